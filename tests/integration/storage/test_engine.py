@@ -1,0 +1,64 @@
+"""Engine configuration and portable datetimes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import StatementError
+
+from xmpp_video.storage.engine import create_engine
+from xmpp_video.storage.models import User
+from xmpp_video.storage.repositories import SessionRow, Transport
+from xmpp_video.storage.sql import Storage
+
+from .factories import DOMAIN, both_creds
+
+
+@pytest.mark.asyncio
+async def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new' / 'dir' / 'xv.db'}")
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                pragma = connection.exec_driver_sql
+                assert (await pragma("PRAGMA journal_mode")).scalar() == "wal"
+                assert (await pragma("PRAGMA foreign_keys")).scalar() == 1
+                assert (await pragma("PRAGMA busy_timeout")).scalar() == 10_000
+    finally:
+        await engine.dispose()
+    assert (tmp_path / "new" / "dir" / "xv.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres@localhost/db", "sqlite:///x.db", "mysql+aiomysql://u@h/db"],
+)
+def test_other_drivers_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="unsupported database URL driver"):
+        create_engine(url)
+
+
+def test_postgresql_pool_settings() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    try:
+        pool = engine.sync_engine.pool
+        assert pool.size() == 10  # type: ignore[attr-defined]
+    finally:
+        engine.sync_engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_naive_datetimes_are_refused_at_bind_time(storage: Storage) -> None:
+    await storage.users.add("alice", DOMAIN, both_creds(1))
+    naive = dt.datetime(2025, 1, 1)
+    async with storage.engine.begin() as connection:
+        with pytest.raises(StatementError, match="naive datetime"):
+            await connection.execute(update(User).values(last_login=naive))
+
+
+def test_naive_connected_since_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SessionRow("alice@example.org", "phone", "node-a", Transport.TCP, dt.datetime(2025, 1, 1))

@@ -1,0 +1,152 @@
+"""Composition root: settings → objects, start and stop order, signals. No singletons.
+
+Start: database (migrated), modules, listeners. Stop (SIGTERM/SIGINT), in order, bounded by
+SHUTDOWN_TIMEOUT: stop accepting → `<system-shutdown/>` to every stream → wait for the
+connections to go → finish background work (presence, session rows) → close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+from xmpp_video.config import Settings, with_dev_secrets
+from xmpp_video.core.accounts import Accounts
+from xmpp_video.core.hooks import Hooks
+from xmpp_video.core.iq import IqDispatcher
+from xmpp_video.core.registry import LocalRegistry
+from xmpp_video.core.router import Router
+from xmpp_video.core.server import Module, Server
+from xmpp_video.core.tasks import TaskSet
+from xmpp_video.modules.disco import DiscoModule
+from xmpp_video.modules.legacy_session import LegacySessionModule
+from xmpp_video.modules.offline import OfflineModule
+from xmpp_video.modules.ping import PingModule
+from xmpp_video.modules.presence import PresenceModule
+from xmpp_video.modules.roster import RosterModule
+from xmpp_video.modules.session_store import SessionStoreModule
+from xmpp_video.modules.version import VersionModule
+from xmpp_video.stanza.conditions import StreamErrorCondition
+from xmpp_video.storage.migrate import current, head, upgrade
+from xmpp_video.storage.sql import open_storage
+from xmpp_video.transport.tcp import start_c2s
+from xmpp_video.transport.tls import server_context
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why in one line."""
+
+
+@dataclass(slots=True)
+class Listeners:
+    servers: list[asyncio.Server] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite database; refuse an out-of-date PostgreSQL schema."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, url)
+        return
+    revision = await asyncio.to_thread(current, url)
+    if revision != head():
+        raise StartupError(
+            f"database schema is at {revision or 'nothing'}, this server needs {head()}:"
+            " run `xmpp-video db upgrade` first")
+
+
+class App:
+    def __init__(self, settings: Settings, *, ephemeral_ports: bool = False) -> None:
+        """`ephemeral_ports`: bind every listener on a free port (tests), see `listeners.ports`."""
+        self.settings = with_dev_secrets(settings)
+        self.ephemeral_ports = ephemeral_ports
+        self.server: Server | None = None
+        self.listeners = Listeners()
+        self.modules: list[Module] = []
+        self._session_store = SessionStoreModule()
+
+    async def start(self) -> None:
+        s = self.settings
+        await prepare_database(s)
+        storage = await open_storage(s.effective_database_url)
+        hooks, iq, registry = Hooks(), IqDispatcher(), LocalRegistry()
+        accounts = Accounts(storage.users, s.xmpp_domain, s.scram_iterations)
+        router = Router(s.xmpp_domain, registry, iq, hooks,
+                        lambda bare: accounts.exists(bare.partition("@")[0]))
+        node_id = s.node_id or f"{socket.gethostname()}:{s.c2s_port}"
+        self.server = server = Server(
+            settings=s, node_id=node_id, storage=storage, accounts=accounts, hooks=hooks,
+            iq=iq, registry=registry, router=router, tasks=TaskSet(),
+            ssl_context=server_context(s, alpn=["xmpp-client"]),
+        )
+        self.modules = [RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(),
+                        PingModule(), VersionModule(), LegacySessionModule(),
+                        self._session_store]
+        for module in self.modules:
+            module.setup(server)
+        await self._session_store.start()
+        await self._listen(server)
+        log.info("xmpp-video serving %s on %s (node %s)", s.xmpp_domain,
+                 ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items()), node_id)
+
+    async def _listen(self, server: Server) -> None:
+        s = self.settings
+        for name, port, direct_tls in (("c2s", s.c2s_port, False),
+                                       ("c2s_tls", s.c2s_tls_port, True)):
+            if self.ephemeral_ports:
+                port = 0
+            elif port == 0:
+                continue  # 0 = this listener is off
+            try:
+                listener = await start_c2s(server, s.bind_host, port, direct_tls=direct_tls)
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {s.bind_host}:{port} ({name}): "
+                                   f"{exc.strerror}") from None
+            self.listeners.servers.append(listener)
+            self.listeners.ports[name] = listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Ordered, bounded shutdown (see module docstring)."""
+        server = self.server
+        if server is None:
+            return
+        deadline = time.monotonic() + self.settings.shutdown_timeout * 0.8
+        for listener in self.listeners.servers:
+            listener.close()
+        for stream in list(server.connections):
+            stream.close(StreamErrorCondition.SYSTEM_SHUTDOWN, "the server is shutting down")
+        while server.connections and time.monotonic() < deadline - 1:
+            await asyncio.sleep(0.05)
+        await server.tasks.drain(max(0.1, deadline - time.monotonic()))
+        for module in self.modules:
+            result = module.stop()
+            if result is not None:
+                await result
+        await server.storage.close()
+        self.server = None
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    app = App(settings)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    try:
+        async with asyncio.timeout(settings.shutdown_timeout):
+            await app.stop()
+    except TimeoutError:
+        log.error("shutdown took longer than SHUTDOWN_TIMEOUT; exiting anyway")
+    return 0

@@ -1,0 +1,185 @@
+"""Typed settings: TOML file, then environment overrides, then production checks.
+
+Every setting has a config-file key (lower case) and an environment variable (upper case), as in
+SPEC §3 and §10. `Settings.describe()` lists them for `xmpp-video check`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+DEV_SECRET_MARK = "dev-"
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names it."""
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings. Field name in upper case is the environment variable."""
+
+    xmpp_domain: str = _setting("localhost", "the XMPP domain this server hosts")
+    data_dir: Path = _setting(Path("./var"), "SQLite file, generated dev certificate and secrets")
+    database_url: str = _setting("", "sqlite+aiosqlite:///… or postgresql+asyncpg://…; "
+                                 "empty = SQLite file in DATA_DIR")
+    bind_host: str = _setting("0.0.0.0", "address the listeners bind to")  # noqa: S104
+    c2s_port: int = _setting(5222, "client-to-server port (STARTTLS)")
+    c2s_tls_port: int = _setting(5223, "client-to-server direct TLS port (XEP-0368); 0 = off")
+    component_port: int = _setting(5347, "XEP-0114 component port; 0 = off")
+    http_port: int = _setting(8080, "HTTP port")
+    https_port: int = _setting(8443, "HTTPS port")
+    tls_cert: str = _setting("", "PEM certificate chain; empty = self-signed one in DATA_DIR")
+    tls_key: str = _setting("", "PEM private key matching TLS_CERT")
+    require_tls: bool = _setting(True, "clients must encrypt (STARTTLS) before authenticating")
+    jwt_secret: str = _setting("", "HS256 secret for JWTs; generated in DATA_DIR in dev mode")
+    turn_secret: str = _setting("", "coturn static-auth-secret; generated in dev mode")
+    turn_uris: str = _setting("", "comma-separated turn:/stun: URIs handed to clients")
+    redis_url: str = _setting("", "Redis URL for clustering; empty = single node")
+    workers: int = _setting(1, "worker processes sharing the listening sockets")
+    admins: str = _setting("", "comma-separated bare JIDs allowed to run admin commands")
+    ring_timeout: int = _setting(45, "seconds before an unanswered call ends as timeout")
+    max_stanza_size: int = _setting(262144, "bytes; larger stanza → <policy-violation/>, close")
+    max_json_message: int = _setting(65536, "bytes; larger JSON frame → error too_large")
+    max_depth: int = _setting(64, "maximum XML element nesting depth")
+    shutdown_timeout: float = _setting(10.0, "seconds SIGTERM may take before exit (max 30)")
+    auth_timeout: float = _setting(30.0, "seconds an unauthenticated connection may take to log in")
+    trusted_proxies: str = _setting("", "addresses of TLS-terminating proxies")
+    scram_iterations: int = _setting(4096, "PBKDF2 iterations for newly stored SCRAM keys")
+    offline_limit: int = _setting(1000, "messages kept offline per user; more → bounced")
+    node_id: str = _setting("", "this node's id in user_session; empty = hostname:port")
+    log_level: str = _setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+    production: bool = _setting(False, "refuse default or missing secrets (also XMPP_VIDEO_ENV)")
+
+    @property
+    def admin_jids(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.admins.split(",") if a.strip())
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'xmpp_video.sqlite3'}"
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(ENV NAME, default, doc) for every setting."""
+        return [
+            (f.name.upper(), str(f.default), str(f.metadata["doc"]))
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            value = str(raw).strip().lower()
+            if value in ("1", "true", "yes", "on"):
+                return True
+            if value in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is Path:
+            return Path(str(raw))
+        if kind is int and isinstance(raw, bool):
+            raise ValueError(raw)
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name.upper()}: invalid value {raw!r}") from None
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    production: bool | None = None,
+) -> Settings:
+    """Read the TOML file (if any), apply environment overrides and validate."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path}: {exc}") from None
+        section = data.get("xmpp_video", data)
+        values.update(section)
+    hints = get_type_hints(Settings)
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
+    for name in known:
+        if name.upper() in env:
+            values[name] = env[name.upper()]
+    if env.get("XMPP_VIDEO_ENV", "").lower() == "production":
+        values["production"] = True
+    if production:
+        values["production"] = True
+    coerced = {name: _coerce(name, hints[name], raw) for name, raw in values.items()}
+    settings = Settings(**coerced)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    for port_name in ("c2s_port", "c2s_tls_port", "component_port", "http_port", "https_port"):
+        port = getattr(s, port_name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{port_name.upper()}: {port} is not a port number")
+    if not 0 < s.shutdown_timeout <= 30:
+        raise ConfigError("SHUTDOWN_TIMEOUT: must be more than 0 and at most 30 seconds")
+    if s.max_stanza_size < 1024:
+        raise ConfigError("MAX_STANZA_SIZE: must be at least 1024 bytes")
+    if s.workers < 1:
+        raise ConfigError("WORKERS: must be at least 1")
+    if s.production:
+        for name in ("jwt_secret", "turn_secret"):
+            value: str = getattr(s, name)
+            if not value or value.startswith(DEV_SECRET_MARK) or value in ("changeme", "secret"):
+                raise ConfigError(f"{name.upper()}: missing or default secret in production mode")
+    for url_name in ("database_url",):
+        url: str = getattr(s, url_name)
+        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ConfigError(
+                f"{url_name.upper()}: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+
+
+def with_dev_secrets(s: Settings) -> Settings:
+    """Fill missing secrets from DATA_DIR/secrets.toml (generated once) in development mode."""
+    if s.production or (s.jwt_secret and s.turn_secret):
+        return s
+    path = s.data_dir / "secrets.toml"
+    stored: dict[str, Any] = {}
+    if path.exists():
+        stored = tomllib.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for name in ("jwt_secret", "turn_secret"):
+        if not stored.get(name):
+            stored[name] = DEV_SECRET_MARK + secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        text = "".join(f'{k} = "{v}"\n' for k, v in sorted(stored.items()))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    return dataclasses.replace(
+        s,
+        jwt_secret=s.jwt_secret or str(stored["jwt_secret"]),
+        turn_secret=s.turn_secret or str(stored["turn_secret"]),
+    )

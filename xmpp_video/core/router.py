@@ -1,0 +1,218 @@
+"""The router: delivers stanzas between sessions, the server and accounts.
+
+It reads only the envelope (tag, to, from, type) and passes payloads through untouched. The rules
+are those of RFC 6120 §10 and RFC 6121 §8.5, row by row:
+
+| to                         | message (chat/normal)        | presence                | iq get/set                |
+|----------------------------|------------------------------|-------------------------|---------------------------|
+| none / own bare JID        | as bare JID below            | presence module (hooks) | account handlers          |
+| our domain                 | dropped                      | dropped                 | server handlers           |
+| other domain               | remote-server-not-found      | dropped                 | remote-server-not-found   |
+| bare JID, available res.   | highest priority ≥ 0         | presence module         | account handlers          |
+| bare JID, none available   | offline store                | presence module         | account handlers          |
+| full JID online            | that resource                | that resource           | that resource             |
+| full JID offline           | as bare JID (headline drop)  | subscription → bare     | service-unavailable       |
+| unknown account            | service-unavailable          | dropped                 | service-unavailable       |
+
+An error or result is never answered with an error; `groupchat` to an account gets
+service-unavailable. The caller (the session) has already stamped `from`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from xml.etree.ElementTree import Element
+
+from xmpp_video.core.events import PresenceFromClient, PresenceToAccount
+from xmpp_video.core.hooks import Hooks
+from xmpp_video.core.iq import IqDispatcher, IqRequest, IqTarget, iq_payload
+from xmpp_video.core.registry import SessionRegistry
+from xmpp_video.core.session import Session
+from xmpp_video.jid import JID, InvalidJID
+from xmpp_video.stanza.builders import IQ, MESSAGE, PRESENCE
+from xmpp_video.stanza.conditions import StanzaErrorCondition
+from xmpp_video.stanza.errors import StanzaError, error_reply
+
+log = logging.getLogger(__name__)
+
+UserExists = Callable[[str], Awaitable[bool]]
+OfflineStore = Callable[[Element, str], Awaitable[bool]]
+SUBSCRIPTION_TYPES = frozenset(("subscribe", "subscribed", "unsubscribe", "unsubscribed"))
+
+
+async def _no_offline(stanza: Element, to_bare: str) -> bool:
+    return False
+
+
+class Router:
+    def __init__(self, domain: str, registry: SessionRegistry, iq: IqDispatcher, hooks: Hooks,
+                 user_exists: UserExists) -> None:
+        self.domain = domain
+        self.registry = registry
+        self.iq = iq
+        self.hooks = hooks
+        self.user_exists = user_exists
+        self.offline_store: OfflineStore = _no_offline
+        self.routed = 0
+
+    # -- entry points --------------------------------------------------------------------
+
+    def route(self, stanza: Element, sender: JID, origin: Session | None) -> Awaitable[None] | None:
+        """Route a stanza whose `from` is `sender`. Returns an awaitable when routing must wait
+        (database, hooks); the caller keeps that sender's stanzas in order until it is done."""
+        self.routed += 1
+        to_attr = stanza.get("to")
+        if to_attr is None:
+            to = sender.bare
+        else:
+            try:
+                to = JID.parse(to_attr)
+            except InvalidJID:
+                return self._bounce(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
+        tag = stanza.tag
+        if to.domain != self.domain:
+            if tag == PRESENCE:
+                return None
+            return self._bounce(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
+        if tag == PRESENCE:
+            return self._route_presence(stanza, sender, to, to_attr is None, origin)
+        if to.local is None:
+            if tag == IQ:
+                return self._route_iq_to_server(stanza, sender, to, origin)
+            return None
+        if to.resource is not None:
+            target = self.registry.get(str(to))
+            if target is not None:
+                target.deliver(stanza)
+                return None
+            if tag == IQ:
+                return self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+            if stanza.get("type") in ("headline", "error"):
+                return None
+            to = to.bare
+        if tag == MESSAGE:
+            return self._message_to_bare(stanza, str(to), origin)
+        if tag == IQ:
+            return self._route_iq_to_account(stanza, sender, to, origin)
+        return None
+
+    def deliver_to(self, stanza: Element, origin: Session | None = None) -> None:
+        """Deliver a stanza the server wrote (replies, pushes) to its `to` full JID or session."""
+        if origin is not None and not origin.closed:
+            origin.deliver(stanza)
+            return
+        to = stanza.get("to")
+        if to is not None:
+            target = self.registry.get(to)
+            if target is not None:
+                target.deliver(stanza)
+
+    # -- messages ------------------------------------------------------------------------
+
+    def _message_to_bare(self, stanza: Element, bare: str, origin: Session | None
+                         ) -> Awaitable[None] | None:
+        type_ = stanza.get("type", "normal")
+        if type_ == "groupchat":
+            return self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+        targets = self.best_resources(bare)
+        if targets:
+            if type_ == "headline":
+                targets = [s for s in self.registry.resources(bare) if s.available
+                           and s.priority >= 0]
+            for target in targets:
+                target.deliver(stanza)
+            return None
+        return self._message_offline(stanza, bare, type_, origin)
+
+    def best_resources(self, bare: str) -> list[Session]:
+        """Available resources with the highest non-negative priority (RFC 6121 §8.5.2.1.1)."""
+        best: list[Session] = []
+        top = -1
+        for session in self.registry.resources(bare):
+            if session.presence is None or session.priority < 0:
+                continue
+            if session.priority > top:
+                best, top = [session], session.priority
+            elif session.priority == top:
+                best.append(session)
+        return best
+
+    async def _message_offline(self, stanza: Element, bare: str, type_: str,
+                               origin: Session | None) -> None:
+        if not self.registry.resources(bare) and not await self.user_exists(bare):
+            if type_ != "error":
+                self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+            return
+        if type_ in ("headline", "error"):
+            return
+        if not await self.offline_store(stanza, bare):
+            self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+
+    # -- presence ------------------------------------------------------------------------
+
+    def _route_presence(self, stanza: Element, sender: JID, to: JID, broadcast: bool,
+                        origin: Session | None) -> Awaitable[None] | None:
+        type_ = stanza.get("type")
+        if origin is not None and (broadcast or (to == sender.bare and type_ is None)):
+            return self.hooks.fire(PresenceFromClient(origin, stanza))
+        if to.local is None:
+            return None
+        if type_ in SUBSCRIPTION_TYPES or type_ == "probe":
+            if origin is not None:
+                return self.hooks.fire(PresenceFromClient(origin, stanza))
+            return self.hooks.fire(PresenceToAccount(stanza, str(to.bare)))
+        # directed available/unavailable presence (or error)
+        if origin is not None and type_ in (None, "unavailable"):
+            if type_ is None:
+                origin.directed_to.add(str(to))
+            else:
+                origin.directed_to.discard(str(to))
+        if to.resource is not None:
+            target = self.registry.get(str(to))
+            if target is not None:
+                target.deliver(stanza)
+            return None
+        for target in self.registry.resources(str(to)):
+            if target.available:
+                target.deliver(stanza)
+        return None
+
+    def deliver_presence_to_account(self, stanza: Element, bare: str) -> None:
+        """Presence for every available resource of `bare` (broadcasts, subscription stanzas)."""
+        for target in self.registry.resources(bare):
+            if target.available:
+                target.deliver(stanza)
+
+    # -- iq ------------------------------------------------------------------------------
+
+    def _route_iq_to_server(self, stanza: Element, sender: JID, to: JID, origin: Session | None
+                            ) -> Awaitable[None] | None:
+        return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
+
+    def _route_iq_to_account(self, stanza: Element, sender: JID, to: JID,
+                             origin: Session | None) -> Awaitable[None] | None:
+        return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
+
+    def _dispatch_iq(self, stanza: Element, sender: JID, to: JID, target: IqTarget,
+                     origin: Session | None) -> Awaitable[None] | None:
+        type_ = stanza.get("type")
+        if type_ in ("result", "error"):
+            return None
+        payload = iq_payload(stanza)
+        if type_ not in ("get", "set") or payload is None or stanza.get("id") is None:
+            return self._bounce(stanza, StanzaErrorCondition.BAD_REQUEST, origin)
+        request = IqRequest(stanza, payload, sender, to, origin)
+        return self.iq.dispatch(request, target, lambda reply: self.deliver_to(reply, origin))
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _bounce(self, stanza: Element, condition: StanzaErrorCondition,
+                origin: Session | None) -> None:
+        self._reply_error(stanza, condition, origin)
+
+    def _reply_error(self, stanza: Element, condition: StanzaErrorCondition,
+                     origin: Session | None) -> None:
+        if stanza.get("type") in ("error", "result"):
+            return
+        self.deliver_to(error_reply(stanza, StanzaError(condition)), origin)

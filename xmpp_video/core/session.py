@@ -1,0 +1,44 @@
+"""A bound session as the core sees it, whatever its transport (TCP, WebSocket, JSON bridge)."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from xml.etree.ElementTree import Element
+
+from xmpp_video.jid import JID
+from xmpp_video.stanza.conditions import StreamErrorCondition
+
+
+class Session(ABC):
+    """Identity and presence state of one bound resource; transports subclass it."""
+
+    transport_name: str = "tcp"
+
+    def __init__(self) -> None:
+        self.jid: JID | None = None
+        self.bare: str = ""
+        self.full: str = ""
+        self.priority: int = 0
+        self.presence: Element | None = None  # last available presence broadcast, None = unavailable
+        self.interested: bool = False  # requested the roster: gets roster pushes
+        self.directed_to: set[str] = set()  # JIDs we sent directed available presence to
+        self.connected_since: float = time.time()
+        self.closed: bool = False
+
+    @property
+    def available(self) -> bool:
+        return self.presence is not None
+
+    def bind(self, jid: JID) -> None:
+        self.jid = jid
+        self.bare = str(jid.bare)
+        self.full = str(jid)
+
+    @abstractmethod
+    def deliver(self, stanza: Element) -> None:
+        """Queue `stanza` for the client (already addressed and stamped)."""
+
+    @abstractmethod
+    def close(self, condition: StreamErrorCondition | None = None, text: str = "") -> None:
+        """End the session, with a stream error when `condition` is given."""

@@ -1,0 +1,1 @@
+"""Typed stanza envelopes, error conditions and namespaces. Pure: no I/O."""

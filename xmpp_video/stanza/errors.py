@@ -1,0 +1,46 @@
+"""Stanza errors (RFC 6120 §8.3): the exception handlers raise, and the reply built from it."""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element, SubElement
+
+from xmpp_video.stanza import namespaces as ns
+from xmpp_video.stanza.conditions import StanzaErrorCondition, StanzaErrorType
+
+
+class StanzaError(Exception):
+    """Raised by a handler: the framework answers the stanza with this error."""
+
+    def __init__(
+        self,
+        condition: StanzaErrorCondition,
+        text: str = "",
+        *,
+        type_: StanzaErrorType | None = None,
+    ) -> None:
+        super().__init__(f"{condition}: {text}" if text else str(condition))
+        self.condition = condition
+        self.text = text
+        self.type = type_ or condition.default_type
+
+
+def error_element(error: StanzaError) -> Element:
+    el = Element("{jabber:client}error", {"type": str(error.type)})
+    SubElement(el, f"{{{ns.STANZAS_ERRORS}}}{error.condition}")
+    if error.text:
+        SubElement(el, f"{{{ns.STANZAS_ERRORS}}}text").text = error.text
+    return el
+
+
+def error_reply(stanza: Element, error: StanzaError) -> Element:
+    """The error stanza answering `stanza`: same kind and id, addresses swapped, payload kept
+    for messages and presence as RFC 6120 §8.3.1 allows, dropped for iq."""
+    reply = Element(stanza.tag, {"type": "error"})
+    for attr, swapped in (("id", "id"), ("from", "to"), ("to", "from")):
+        value = stanza.get(attr)
+        if value is not None:
+            reply.set(swapped, value)
+    if stanza.tag != "{jabber:client}iq":
+        reply.extend(child for child in stanza if child.tag != "{jabber:client}error")
+    reply.append(error_element(error))
+    return reply

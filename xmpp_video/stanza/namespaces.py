@@ -1,0 +1,22 @@
+"""XML namespaces used across the server, one constant each."""
+
+from typing import Final
+
+CLIENT: Final = "jabber:client"
+SERVER: Final = "jabber:server"
+COMPONENT: Final = "jabber:component:accept"
+STREAM: Final = "http://etherx.jabber.org/streams"
+STREAMS_ERRORS: Final = "urn:ietf:params:xml:ns:xmpp-streams"
+STANZAS_ERRORS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
+TLS: Final = "urn:ietf:params:xml:ns:xmpp-tls"
+SASL: Final = "urn:ietf:params:xml:ns:xmpp-sasl"
+BIND: Final = "urn:ietf:params:xml:ns:xmpp-bind"
+SESSION: Final = "urn:ietf:params:xml:ns:xmpp-session"
+XML: Final = "http://www.w3.org/XML/1998/namespace"
+ROSTER: Final = "jabber:iq:roster"
+DISCO_INFO: Final = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS: Final = "http://jabber.org/protocol/disco#items"
+PING: Final = "urn:xmpp:ping"
+VERSION: Final = "jabber:iq:version"
+DELAY: Final = "urn:xmpp:delay"
+CAPS: Final = "http://jabber.org/protocol/caps"

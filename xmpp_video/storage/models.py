@@ -1,0 +1,185 @@
+"""SQLAlchemy 2 declarative models: the one schema for SQLite and PostgreSQL.
+
+These classes are the storage layer's private row shapes. Nothing outside ``xmpp_video.storage``
+should import them: the repositories (``repositories.py``) hand out frozen dataclasses instead.
+
+Portability choices:
+
+* Datetimes are timezone-aware UTC in Python. PostgreSQL stores ``timestamptz``; SQLite stores the
+  UTC wall-clock time as text (see :class:`UTCDateTime`).
+* Bare JIDs are plain strings prepared by the caller (``xmpp_video.jid``); the database compares
+  them byte for byte. There are no foreign keys between users and roster rows: a roster owner is a
+  bare JID, so a user's rows are removed explicitly by ``UserRepository.delete``.
+* Every constraint and index is named through :data:`NAMING_CONVENTION`, so that Alembic
+  migrations (``migrations/``) can refer to them by a stable name on both backends.
+
+Any change here needs a new Alembic revision; ``tests/integration/storage/test_migrations.py``
+fails while the migrated schema and these models differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# RFC 7622 §3: each JID part is at most 1023 octets; a bare JID is localpart@domainpart.
+PART_LENGTH = 1023
+BARE_JID_LENGTH = 2 * PART_LENGTH + 1
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SUBSCRIPTION_STATES = ("none", "to", "from", "both")
+TRANSPORTS = ("tcp", "websocket", "json")
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    Binding a naive datetime is a programming error (``ValueError``). PostgreSQL receives the
+    aware value (``timestamptz``); other dialects receive the naive UTC wall-clock time. Results
+    are always aware and in UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "postgresql":
+            return value
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):  # pragma: no cover - drivers return datetimes
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# A 64-bit key on PostgreSQL; plain INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is an
+# alias of the (already 64-bit) rowid and therefore autoincrements.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """An account of a local domain, with SCRAM keys only (never a password).
+
+    Each hash's four columns are either all set or all NULL (an account may have only one hash).
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username", "domain"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(PART_LENGTH))
+    domain: Mapped[str] = mapped_column(String(PART_LENGTH))
+
+    scram_sha1_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scram_sha1_iterations: Mapped[int | None] = mapped_column(Integer)
+    scram_sha1_stored_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scram_sha1_server_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    scram_sha256_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scram_sha256_iterations: Mapped[int | None] = mapped_column(Integer)
+    scram_sha256_stored_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    scram_sha256_server_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RosterItemRow(Base):
+    """One contact in one user's roster (RFC 6121 §2.1.2)."""
+
+    __tablename__ = "roster_items"
+    # The unique index (owner, contact) also serves lookups by owner: no separate owner index.
+    __table_args__ = (
+        UniqueConstraint("owner", "contact"),
+        Index(None, "contact"),
+        CheckConstraint(
+            "subscription IN ('none', 'to', 'from', 'both')",
+            name="subscription",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    contact: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    name: Mapped[str | None] = mapped_column(String(PART_LENGTH))
+    subscription: Mapped[str] = mapped_column(String(4))
+    ask_out: Mapped[bool] = mapped_column(Boolean)
+    pending_in: Mapped[bool] = mapped_column(Boolean)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    groups: Mapped[list[str]] = mapped_column(JSON)
+
+
+class OfflineMessage(Base):
+    """A message stored for a user who had no available resource; ``id`` orders delivery."""
+
+    __tablename__ = "offline_messages"
+    __table_args__ = (Index(None, "owner", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    stanza: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSessionRow(Base):
+    """A bound resource on some node of the cluster (the design's ``user_session``).
+
+    The primary key (bare_jid, resource) also serves lookups by bare JID.
+    """
+
+    __tablename__ = "user_session"
+    __table_args__ = (
+        Index(None, "node_id"),
+        CheckConstraint("transport IN ('tcp', 'websocket', 'json')", name="transport"),
+    )
+
+    bare_jid: Mapped[str] = mapped_column(String(BARE_JID_LENGTH), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(PART_LENGTH), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255))
+    transport: Mapped[str] = mapped_column(String(16))
+    connected_since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    priority: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,216 @@
+"""Repository interfaces and the values they exchange.
+
+The rest of the server depends on these protocols only; ``sql.py`` implements them over
+SQLAlchemy (SQLite and PostgreSQL), and tests or a future backend may provide others. All values
+crossing this boundary are frozen dataclasses or StrEnums; datetimes are timezone-aware UTC.
+
+JIDs are passed already prepared (casefolded, normalized) by the caller: storage compares strings
+exactly and never prepares them itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class ScramHash(StrEnum):
+    """Keys of SCRAM credential mappings: the IANA SASL mechanism names minus ``SCRAM-``."""
+
+    SHA1 = "SHA-1"
+    SHA256 = "SHA-256"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScram:
+    """Salted SCRAM keys for one hash (RFC 5802 §3): what the server keeps instead of a password."""
+
+    salt: bytes
+    iterations: int
+    stored_key: bytes
+    server_key: bytes
+
+
+class Subscription(StrEnum):
+    """RFC 6121 §2.1.2.5 subscription states."""
+
+    NONE = "none"
+    TO = "to"
+    FROM = "from"
+    BOTH = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class RosterItem:
+    """One roster entry of ``owner`` about ``contact`` (both prepared bare JIDs).
+
+    ``ask_out``: ``owner`` sent a subscription request that is still pending ("ask='subscribe'").
+    ``pending_in``: ``contact`` asked to subscribe to ``owner``, not answered yet (must be
+    re-delivered on login, RFC 6121 §3.1.3). ``approved``: ``owner`` pre-approved a future
+    request of ``contact`` (RFC 6121 §3.4).
+    """
+
+    owner: str
+    contact: str
+    name: str | None = None
+    subscription: Subscription = Subscription.NONE
+    ask_out: bool = False
+    pending_in: bool = False
+    approved: bool = False
+    groups: tuple[str, ...] = ()
+
+
+class Transport(StrEnum):
+    """How a session is connected."""
+
+    TCP = "tcp"
+    WEBSOCKET = "websocket"
+    JSON = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A bound resource registered in the shared session table (cluster-wide view)."""
+
+    bare_jid: str
+    resource: str
+    node_id: str
+    transport: Transport
+    connected_since: dt.datetime
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if self.connected_since.utcoffset() is None:
+            raise ValueError("SessionRow.connected_since must be a timezone-aware datetime")
+
+    @property
+    def full_jid(self) -> str:
+        return f"{self.bare_jid}/{self.resource}"
+
+
+class UserRepository(Protocol):
+    """Accounts of the local domains. ``username`` is the prepared local part."""
+
+    async def add(self, username: str, domain: str, creds: Mapping[str, StoredScram]) -> bool:
+        """Create an account; ``creds`` maps :class:`ScramHash` names to keys (one or both).
+
+        Returns False (and changes nothing) when the account already exists. An unknown hash
+        name raises ``ValueError``.
+        """
+        ...
+
+    async def get_scram(self, username: str, domain: str, hash_name: str) -> StoredScram | None:
+        """The keys for ``hash_name`` ("SHA-1" / "SHA-256"), or None: no such user or no keys
+        for that hash. An unknown hash name raises ``ValueError``."""
+        ...
+
+    async def set_password_creds(
+        self, username: str, domain: str, creds: Mapping[str, StoredScram]
+    ) -> bool:
+        """Replace the account's keys by ``creds``; a hash absent from ``creds`` is cleared.
+
+        Returns False when the account does not exist.
+        """
+        ...
+
+    async def delete(self, username: str, domain: str) -> bool:
+        """Delete the account, its own roster rows and its offline messages (one transaction).
+
+        Other users' roster items about this JID are left alone: removing or answering them
+        (RFC 6121 unsubscribed/unavailable) is the caller's business, as is ending the user's
+        live sessions. Returns False when the account did not exist.
+        """
+        ...
+
+    async def list(self, domain: str | None = None) -> builtins.list[str]:
+        """Bare JIDs of all accounts (of ``domain`` only, if given), sorted by code point."""
+        ...
+
+    async def exists(self, username: str, domain: str) -> bool: ...
+
+    async def count(self, domain: str | None = None) -> int: ...
+
+    async def touch_last_login(
+        self, username: str, domain: str, when: dt.datetime | None = None
+    ) -> None:
+        """Record a successful login at ``when`` (aware; default: now). No-op for an unknown
+        user."""
+        ...
+
+    async def last_login(self, username: str, domain: str) -> dt.datetime | None:
+        """When the user last logged in (UTC); None if never, or no such user."""
+        ...
+
+
+class RosterRepository(Protocol):
+    """Rosters (RFC 6121 §2). ``owner`` and ``contact`` are prepared bare JIDs."""
+
+    async def get_roster(self, owner: str) -> list[RosterItem]:
+        """All items of ``owner``'s roster, sorted by contact."""
+        ...
+
+    async def get_item(self, owner: str, contact: str) -> RosterItem | None: ...
+
+    async def upsert(self, item: RosterItem) -> None:
+        """Insert the item, or replace every field of the existing (owner, contact) item."""
+        ...
+
+    async def remove(self, owner: str, contact: str) -> bool:
+        """Returns False when there was no such item."""
+        ...
+
+
+class OfflineRepository(Protocol):
+    """Messages kept for a user without an available resource, delivered in arrival order."""
+
+    async def store(self, owner: str, stanza_xml: str, *, limit: int) -> bool:
+        """Append a serialized stanza for ``owner`` unless they already have ``limit`` stored.
+
+        Returns False (nothing stored) at the limit: the caller answers the sender with
+        ``<service-unavailable/>`` (or drops, per its policy).
+        """
+        ...
+
+    async def pop_all(self, owner: str) -> list[str]:
+        """Remove and return ``owner``'s messages, oldest first.
+
+        Atomic: each message is returned by exactly one concurrent call, and a message stored
+        while this runs is either returned now or kept for the next call.
+        """
+        ...
+
+    async def count(self, owner: str) -> int: ...
+
+
+class SessionRepository(Protocol):
+    """The shared table of bound resources, one row per full JID, used across the cluster."""
+
+    async def add(self, row: SessionRow) -> None:
+        """Register a bound resource, replacing any row for the same full JID (the new binding
+        wins a resource conflict; the caller has already dealt with the old session)."""
+        ...
+
+    async def remove(self, bare_jid: str, resource: str) -> bool:
+        """Returns False when there was no such row."""
+        ...
+
+    async def remove_node(self, node_id: str) -> int:
+        """Delete every row of ``node_id`` (after that node died or at its start-up, to clear
+        what a crash left behind). Returns how many rows were deleted."""
+        ...
+
+    async def list_node(self, node_id: str) -> list[SessionRow]:
+        """Rows of ``node_id``, sorted by full JID."""
+        ...
+
+    async def list_user(self, bare_jid: str) -> list[SessionRow]:
+        """Rows of one user on all nodes, sorted by resource."""
+        ...
+
+    async def set_priority(self, bare_jid: str, resource: str, priority: int) -> bool:
+        """Record a new presence priority. Returns False when there is no such row."""
+        ...

@@ -1,0 +1,421 @@
+"""SQLAlchemy implementations of the repository protocols, for SQLite and PostgreSQL.
+
+Every public method is one short transaction. Operations that must be atomic under concurrency
+(create-if-absent, upsert, capped append, pop) are single statements (``ON CONFLICT``,
+``INSERT … SELECT … WHERE``, ``DELETE … RETURNING``) so that they behave the same on both
+backends without relying on isolation levels.
+
+Typical use::
+
+    storage = await open_storage("sqlite+aiosqlite:///var/xmpp-video.db")
+    try:
+        await storage.users.exists("alice", "example.org")
+    finally:
+        await storage.close()
+
+``open_storage`` does not migrate: run ``xmpp_video.storage.migrate.upgrade(url)`` first.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Integer,
+    Result,
+    String,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .engine import create_engine, session_factory
+from .models import OfflineMessage, RosterItemRow, User, UserSessionRow, UTCDateTime, utcnow
+from .repositories import (
+    OfflineRepository,
+    RosterItem,
+    RosterRepository,
+    ScramHash,
+    SessionRepository,
+    SessionRow,
+    StoredScram,
+    Subscription,
+    Transport,
+    UserRepository,
+)
+
+# First key of the PostgreSQL advisory lock that serializes capped appends per owner; the
+# second key is hashtext(owner). An arbitrary constant to stay out of other lock users' way.
+_OFFLINE_LOCK_CLASS = 0x78766F66  # "xvof"
+
+_SCRAM_PREFIX: dict[ScramHash, str] = {
+    ScramHash.SHA1: "scram_sha1_",
+    ScramHash.SHA256: "scram_sha256_",
+}
+_SCRAM_FIELDS = ("salt", "iterations", "stored_key", "server_key")
+
+
+def _scram_hash(name: str) -> ScramHash:
+    try:
+        return ScramHash(name)
+    except ValueError:
+        known = ", ".join(h.value for h in ScramHash)
+        raise ValueError(f"unknown SCRAM hash {name!r}: expected one of {known}") from None
+
+
+def _scram_columns(creds: Mapping[str, StoredScram]) -> dict[str, Any]:
+    """Column values for every hash: the given keys, NULL for hashes absent from ``creds``."""
+    given = {_scram_hash(name): keys for name, keys in creds.items()}
+    values: dict[str, Any] = {}
+    for hash_name, prefix in _SCRAM_PREFIX.items():
+        keys = given.get(hash_name)
+        for field in _SCRAM_FIELDS:
+            values[prefix + field] = None if keys is None else getattr(keys, field)
+    return values
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows matched by a DML statement (``session.execute`` is typed as returning ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _bare(username: str, domain: str) -> str:
+    return f"{username}@{domain}"
+
+
+async def _dialect_name(session: AsyncSession) -> str:
+    connection = await session.connection()
+    return connection.dialect.name
+
+
+async def _upsert(
+    session: AsyncSession,
+    table: Any,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+) -> None:
+    """INSERT, or UPDATE every non-key column of the row that has the same ``keys``."""
+    updates = {name: value for name, value in values.items() if name not in keys}
+    if await _dialect_name(session) == "postgresql":
+        pg_stmt = postgresql.insert(table).values(**values)
+        await session.execute(pg_stmt.on_conflict_do_update(index_elements=keys, set_=updates))
+    else:
+        lite_stmt = sqlite.insert(table).values(**values)
+        await session.execute(lite_stmt.on_conflict_do_update(index_elements=keys, set_=updates))
+
+
+async def _insert_if_absent(
+    session: AsyncSession, table: Any, values: Mapping[str, Any], keys: Sequence[str]
+) -> bool:
+    if await _dialect_name(session) == "postgresql":
+        pg_stmt = postgresql.insert(table).values(**values)
+        result = await session.execute(pg_stmt.on_conflict_do_nothing(index_elements=keys))
+    else:
+        lite_stmt = sqlite.insert(table).values(**values)
+        result = await session.execute(lite_stmt.on_conflict_do_nothing(index_elements=keys))
+    return _rowcount(result) == 1
+
+
+class SqlUserRepository:
+    """:class:`~.repositories.UserRepository` over SQLAlchemy."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def _where(self, username: str, domain: str) -> tuple[ColumnElement[bool], ...]:
+        return (User.username == username, User.domain == domain)
+
+    async def add(self, username: str, domain: str, creds: Mapping[str, StoredScram]) -> bool:
+        values = {
+            "username": username,
+            "domain": domain,
+            "created_at": utcnow(),
+            "last_login": None,
+            **_scram_columns(creds),
+        }
+        async with self._sessions.begin() as session:
+            return await _insert_if_absent(session, User, values, ("username", "domain"))
+
+    async def get_scram(self, username: str, domain: str, hash_name: str) -> StoredScram | None:
+        prefix = _SCRAM_PREFIX[_scram_hash(hash_name)]
+        columns = [getattr(User, prefix + field) for field in _SCRAM_FIELDS]
+        async with self._sessions() as session:
+            row = await session.execute(select(*columns).where(*self._where(username, domain)))
+            found = row.one_or_none()
+        if found is None or any(value is None for value in found):
+            return None
+        salt, iterations, stored_key, server_key = found
+        return StoredScram(
+            salt=bytes(salt),
+            iterations=int(iterations),
+            stored_key=bytes(stored_key),
+            server_key=bytes(server_key),
+        )
+
+    async def set_password_creds(
+        self, username: str, domain: str, creds: Mapping[str, StoredScram]
+    ) -> bool:
+        stmt = update(User).where(*self._where(username, domain)).values(**_scram_columns(creds))
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return _rowcount(result) > 0
+
+    async def delete(self, username: str, domain: str) -> bool:
+        bare = _bare(username, domain)
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(User).where(*self._where(username, domain)))
+            if _rowcount(result) == 0:
+                return False
+            await session.execute(delete(RosterItemRow).where(RosterItemRow.owner == bare))
+            await session.execute(delete(OfflineMessage).where(OfflineMessage.owner == bare))
+        return True
+
+    async def list(self, domain: str | None = None) -> builtins.list[str]:
+        stmt = select(User.username, User.domain)
+        if domain is not None:
+            stmt = stmt.where(User.domain == domain)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        # Sorted here, not by ORDER BY: database collations differ between backends.
+        return sorted(_bare(username, user_domain) for username, user_domain in rows)
+
+    async def exists(self, username: str, domain: str) -> bool:
+        stmt = select(User.id).where(*self._where(username, domain)).limit(1)
+        async with self._sessions() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def count(self, domain: str | None = None) -> int:
+        stmt = select(func.count()).select_from(User)
+        if domain is not None:
+            stmt = stmt.where(User.domain == domain)
+        async with self._sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def touch_last_login(
+        self, username: str, domain: str, when: dt.datetime | None = None
+    ) -> None:
+        if when is not None and when.utcoffset() is None:
+            raise ValueError("touch_last_login needs a timezone-aware datetime")
+        stmt = (
+            update(User)
+            .where(*self._where(username, domain))
+            .values(last_login=when if when is not None else utcnow())
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
+
+    async def last_login(self, username: str, domain: str) -> dt.datetime | None:
+        stmt = select(User.last_login).where(*self._where(username, domain))
+        async with self._sessions() as session:
+            return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _roster_item(row: RosterItemRow) -> RosterItem:
+    return RosterItem(
+        owner=row.owner,
+        contact=row.contact,
+        name=row.name,
+        subscription=Subscription(row.subscription),
+        ask_out=row.ask_out,
+        pending_in=row.pending_in,
+        approved=row.approved,
+        groups=tuple(row.groups),
+    )
+
+
+class SqlRosterRepository:
+    """:class:`~.repositories.RosterRepository` over SQLAlchemy."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get_roster(self, owner: str) -> list[RosterItem]:
+        stmt = select(RosterItemRow).where(RosterItemRow.owner == owner)
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return sorted((_roster_item(row) for row in rows), key=lambda item: item.contact)
+
+    async def get_item(self, owner: str, contact: str) -> RosterItem | None:
+        stmt = select(RosterItemRow).where(
+            RosterItemRow.owner == owner, RosterItemRow.contact == contact
+        )
+        async with self._sessions() as session:
+            row = (await session.scalars(stmt)).one_or_none()
+        return None if row is None else _roster_item(row)
+
+    async def upsert(self, item: RosterItem) -> None:
+        values = {
+            "owner": item.owner,
+            "contact": item.contact,
+            "name": item.name,
+            "subscription": Subscription(item.subscription).value,
+            "ask_out": item.ask_out,
+            "pending_in": item.pending_in,
+            "approved": item.approved,
+            "groups": list(item.groups),
+        }
+        async with self._sessions.begin() as session:
+            await _upsert(session, RosterItemRow, values, ("owner", "contact"))
+
+    async def remove(self, owner: str, contact: str) -> bool:
+        stmt = delete(RosterItemRow).where(
+            RosterItemRow.owner == owner, RosterItemRow.contact == contact
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return _rowcount(result) > 0
+
+
+class SqlOfflineRepository:
+    """:class:`~.repositories.OfflineRepository` over SQLAlchemy."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def store(self, owner: str, stanza_xml: str, *, limit: int) -> bool:
+        stored = (
+            select(func.count())
+            .select_from(OfflineMessage)
+            .where(OfflineMessage.owner == owner)
+            .scalar_subquery()
+        )
+        row = select(
+            literal(owner, String()),
+            literal(stanza_xml, String()),
+            literal(utcnow(), UTCDateTime()),
+        ).where(stored < literal(limit, Integer()))
+        stmt = insert(OfflineMessage).from_select(["owner", "stanza", "created_at"], row)
+        async with self._sessions.begin() as session:
+            if await _dialect_name(session) == "postgresql":
+                # Under READ COMMITTED two writers could both see limit-1 rows; serialize them
+                # per owner until commit. (SQLite runs one write statement at a time anyway.)
+                await session.execute(
+                    select(
+                        func.pg_advisory_xact_lock(
+                            literal(_OFFLINE_LOCK_CLASS, Integer()), func.hashtext(owner)
+                        )
+                    )
+                )
+            result = await session.execute(stmt)
+        return _rowcount(result) == 1
+
+    async def pop_all(self, owner: str) -> list[str]:
+        stmt = (
+            delete(OfflineMessage)
+            .where(OfflineMessage.owner == owner)
+            .returning(OfflineMessage.id, OfflineMessage.stanza)
+        )
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(stmt)).all()
+        # RETURNING has no defined order; ids are allocated in arrival order.
+        return [stanza for _id, stanza in sorted(rows, key=lambda row: int(row[0]))]
+
+    async def count(self, owner: str) -> int:
+        stmt = select(func.count()).select_from(OfflineMessage).where(OfflineMessage.owner == owner)
+        async with self._sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+
+def _session_row(row: UserSessionRow) -> SessionRow:
+    return SessionRow(
+        bare_jid=row.bare_jid,
+        resource=row.resource,
+        node_id=row.node_id,
+        transport=Transport(row.transport),
+        connected_since=row.connected_since,
+        priority=row.priority,
+    )
+
+
+class SqlSessionRepository:
+    """:class:`~.repositories.SessionRepository` over SQLAlchemy."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, row: SessionRow) -> None:
+        values = {
+            "bare_jid": row.bare_jid,
+            "resource": row.resource,
+            "node_id": row.node_id,
+            "transport": Transport(row.transport).value,
+            "connected_since": row.connected_since,
+            "priority": row.priority,
+        }
+        async with self._sessions.begin() as session:
+            await _upsert(session, UserSessionRow, values, ("bare_jid", "resource"))
+
+    async def remove(self, bare_jid: str, resource: str) -> bool:
+        stmt = delete(UserSessionRow).where(
+            UserSessionRow.bare_jid == bare_jid, UserSessionRow.resource == resource
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return _rowcount(result) > 0
+
+    async def remove_node(self, node_id: str) -> int:
+        stmt = delete(UserSessionRow).where(UserSessionRow.node_id == node_id)
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return _rowcount(result)
+
+    async def list_node(self, node_id: str) -> list[SessionRow]:
+        stmt = select(UserSessionRow).where(UserSessionRow.node_id == node_id)
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return sorted((_session_row(row) for row in rows), key=lambda row: row.full_jid)
+
+    async def list_user(self, bare_jid: str) -> list[SessionRow]:
+        stmt = select(UserSessionRow).where(UserSessionRow.bare_jid == bare_jid)
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return sorted((_session_row(row) for row in rows), key=lambda row: row.resource)
+
+    async def set_priority(self, bare_jid: str, resource: str, priority: int) -> bool:
+        stmt = (
+            update(UserSessionRow)
+            .where(UserSessionRow.bare_jid == bare_jid, UserSessionRow.resource == resource)
+            .values(priority=priority)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return _rowcount(result) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """The repositories over one engine. Call :meth:`close` once, at shutdown."""
+
+    engine: AsyncEngine
+    users: UserRepository
+    roster: RosterRepository
+    offline: OfflineRepository
+    sessions: SessionRepository
+
+    async def close(self) -> None:
+        """Close every pooled connection. The repositories must not be used afterwards."""
+        await self.engine.dispose()
+
+
+async def open_storage(url: str) -> Storage:
+    """Storage over a (migrated) database at ``url``; see :func:`.engine.create_engine`."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    return Storage(
+        engine=engine,
+        users=SqlUserRepository(sessions),
+        roster=SqlRosterRepository(sessions),
+        offline=SqlOfflineRepository(sessions),
+        sessions=SqlSessionRepository(sessions),
+    )
