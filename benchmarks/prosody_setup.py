@@ -77,12 +77,19 @@ limits = {{
 network_settings = {{ tcp_backlog = 4096; }}
 
 log = {{ {loglevel} = "{dir}/prosody.log"; }}
+{gc}
 
 ssl = {{ certificate = "{dir}/cert.pem"; key = "{dir}/key.pem"; }}
 
 VirtualHost "{domain}"
     ssl = {{ certificate = "{dir}/cert.pem"; key = "{dir}/key.pem"; }}
 """
+
+
+GC = {
+    "default": "-- Lua GC: Prosody 0.12's default (incremental, threshold 105, speed 500)",
+    "generational": 'gc = { mode = "generational" }  -- Lua 5.4 generational GC',
+}
 
 
 def _scram_record(password, iterations, salt=None):
@@ -195,7 +202,8 @@ def cmd_start(a):
     cfg = os.path.join(dir_, "prosody.cfg.lua")
     with open(cfg, "w") as f:
         f.write(CONFIG.format(dir=dir_, port=a.port, domain=a.domain,
-                              iterations=a.iterations, loglevel=a.log_level))
+                              iterations=a.iterations, loglevel=a.log_level,
+                              gc=GC[a.gc]))
     log = open(os.path.join(dir_, "stdout.log"), "ab")
     p = subprocess.Popen(["prosody", "--config", cfg, "-F"], stdin=subprocess.DEVNULL,
                          stdout=log, stderr=log, start_new_session=True, cwd=dir_)
@@ -260,6 +268,8 @@ def main():
                    help="SCRAM iteration count for new accounts (Prosody 0.12 default 10000)")
     s.add_argument("--key-type", choices=["rsa", "ec"], default="rsa",
                    help="certificate key: rsa (2048) or ec (P-256); TLS handshake cost depends on it")
+    s.add_argument("--gc", choices=sorted(GC), default="default",
+                   help="Lua GC mode: Prosody's default (incremental) or generational (less CPU)")
     s.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
     s.set_defaults(fn=cmd_start)
     s = sub.add_parser("add-users")

@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import gc
 import hashlib
 import hmac
 import json
@@ -141,6 +142,66 @@ class ServerProc:
 def my_cpu():
     t = os.times()
     return t.user + t.system
+
+
+def machine_busy():
+    """Busy CPU-seconds of the whole machine (all cores) from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+class Meter:
+    """CPU of server, generator and everything else between two points in time."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.start()
+
+    def start(self):
+        self.t, self.s, self.g, self.m = time.monotonic(), self.srv.cpu(), my_cpu(), machine_busy()
+
+    def stop(self):
+        dt = time.monotonic() - self.t
+        s = self.srv.cpu()
+        ds = (s - self.s) if s is not None else None
+        dg = my_cpu() - self.g
+        dm = machine_busy() - self.m
+        other = dm - dg - (ds or 0)
+        self.result = {"dt": dt, "server_cpu": ds, "gen_cpu": dg,
+                       "other_pct": max(0.0, 100 * other / dt) if dt else 0.0}
+        return self.result
+
+    def report(self):
+        o = self.result["other_pct"]
+        warn = "  <-- WARNING: other processes competed for the 2 cores" if o > 15 else ""
+        return f"other processes on the machine: {o:.0f}% of a core{warn}"
+
+
+async def wait_quiet(cfg, srv, label):
+    """Bounded wait until other processes leave the CPUs alone (shared machines)."""
+    if cfg.quiet_wait <= 0:
+        return
+    t_end = time.monotonic() + cfg.quiet_wait
+    good = 0
+    waited = False
+    while time.monotonic() < t_end:
+        m = Meter(srv)
+        await asyncio.sleep(1.0)
+        o = m.stop()["other_pct"]
+        if o < cfg.quiet_threshold:
+            good += 1
+            if good >= 3:
+                if waited:
+                    log(f"  [{label}] machine quiet now (other processes {o:.0f}% of a core)")
+                return
+        else:
+            good = 0
+            if not waited:
+                log(f"  [{label}] other processes use {o:.0f}% of a core; waiting up to "
+                    f"{cfg.quiet_wait:.0f}s for < {cfg.quiet_threshold:.0f}%")
+                waited = True
+    log(f"  [{label}] machine still busy after {cfg.quiet_wait:.0f}s; measuring anyway")
 
 
 def my_rss_kb():
@@ -526,6 +587,10 @@ async def login_many(cfg, indices, concurrency, resource_fmt="load{i}", keep=Tru
                 log(f"  [{label}] {done}/{total} done, {stats.failed} failed")
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
+    if keep:
+        # long-lived connection objects: keep them out of the generator's cyclic GC scans
+        gc.collect()
+        gc.freeze()
     return conns, stats
 
 
@@ -615,22 +680,31 @@ def print_errors(stats):
 async def phase_idle(cfg, srv, n):
     print(f"\n== idle: {n} authenticated TLS clients ==", flush=True)
     await srv.settle()
+    await wait_quiet(cfg, srv, f"idle {n}")
     rss0, fds0 = srv.rss_kb(), srv.fds()
+    # A garbage-collected server keeps heap freed by an earlier phase and reuses it;
+    # measure from the lowest RSS seen before any idle phase of this run.
+    if rss0 is not None:
+        cfg.rss_baseline = min(rss0, getattr(cfg, "rss_baseline", rss0))
+        base = cfg.rss_baseline
     g0 = my_rss_kb()
     t0 = time.monotonic()
+    meter = Meter(srv)
     conns, st = await login_many(cfg, range(1, n + 1), cfg.concurrency, label=f"idle {n}")
     t_login = time.monotonic() - t0
+    meter.stop()
     await srv.settle(max_wait=10)
     await asyncio.sleep(1)
     rss1, fds1 = srv.rss_kb(), srv.fds()
     g1 = my_rss_kb()
     ok = st.ok
-    per = (rss1 - rss0) / ok if (rss0 is not None and ok) else None
+    per = (rss1 - base) / ok if (rss0 is not None and ok) else None
     print(f"logged in {ok}/{n} in {t_login:.1f}s ({ok / t_login:.0f}/s), failed {st.failed}")
     print_errors(st)
+    print("  during the logins: " + meter.report())
     if rss0 is not None:
-        print(f"server RSS before {rss0 / 1024:.1f} MiB, after {rss1 / 1024:.1f} MiB "
-              f"-> {per:.1f} KB per idle authenticated TLS client")
+        print(f"server RSS before {rss0 / 1024:.1f} MiB (baseline {base / 1024:.1f}), after "
+              f"{rss1 / 1024:.1f} MiB -> {per:.1f} KB per idle authenticated TLS client")
         print(f"server open fds before {fds0}, after {fds1}")
     print(f"generator RSS +{(g1 - g0) / 1024:.1f} MiB ({(g1 - g0) / max(ok, 1):.1f} KB/client)")
     log(f"  holding {ok} clients for {cfg.hold}s")
@@ -644,10 +718,11 @@ async def phase_idle(cfg, srv, n):
     print(f"after {cfg.hold}s hold: {dropped} dropped by server; RSS at end of hold "
           f"{r(rss2 / 1024 if rss2 else None)} MiB, after closing all {r(rss3 / 1024 if rss3 else None)} MiB")
     return {"clients": n, "logged_in": ok, "failed": st.failed, "login_seconds": r(t_login, 2),
-            "server_rss_before_kb": rss0, "server_rss_after_kb": rss1,
+            "server_rss_before_kb": rss0, "server_rss_baseline_kb": base if rss0 is not None else None, "server_rss_after_kb": rss1,
             "server_rss_after_close_kb": rss3, "kb_per_client": r(per),
             "server_fds_after": fds1, "dropped_during_hold": dropped,
-            "generator_kb_per_client": r((g1 - g0) / max(ok, 1))}
+            "generator_kb_per_client": r((g1 - g0) / max(ok, 1)),
+            "other_cpu_pct": r(meter.result["other_pct"])}
 
 
 async def phase_login(cfg, srv, n):
@@ -665,12 +740,15 @@ async def phase_login(cfg, srv, n):
             if wst.failed:
                 print_errors(wst)
     await srv.settle()
+    await wait_quiet(cfg, srv, "login")
+    meter = Meter(srv)
     c0, g0, t0 = srv.cpu(), my_cpu(), time.monotonic()
     pb0 = cfg.pbkdf2_runs
     _, st = await login_many(cfg, idx, cfg.login_concurrency, keep=False, label="login")
     t1 = time.monotonic()
     await asyncio.sleep(0.5)  # let the server finish closing the last sessions
     c1, g1 = srv.cpu(), my_cpu()
+    meter.stop()
     dt = t1 - t0
     rate = st.ok / dt if dt else 0
     cpu_ms = (c1 - c0) * 1000 / st.ok if (c0 is not None and st.ok) else None
@@ -685,6 +763,7 @@ async def phase_login(cfg, srv, n):
           f"({cfg.pbkdf2_runs - pb0} client PBKDF2 runs in the timed pass)")
     print(f"login time p50 {1000 * pct(st.durations, 50):.1f} ms, p99 "
           f"{1000 * pct(st.durations, 99):.1f} ms" if st.durations else "no logins")
+    print(meter.report())
     print(f"SASL mechanism {dict(st.mechs)}; SCRAM iteration count from server-first-message "
           f"(i=): {iters}")
     return {"count": n, "ok": st.ok, "failed": st.failed, "seconds": r(dt, 2),
@@ -695,7 +774,7 @@ async def phase_login(cfg, srv, n):
             "login_ms_p99": r(1000 * pct(st.durations, 99), 1) if st.durations else None,
             "mechanism": ",".join(str(m) for m in st.mechs),
             "scram_iterations": ",".join(str(k) for k in iters if k) or None,
-            "concurrency": cfg.login_concurrency}
+            "concurrency": cfg.login_concurrency, "other_cpu_pct": r(meter.result["other_pct"])}
 
 
 class Pair:
@@ -751,6 +830,7 @@ async def phase_throughput(cfg, srv, npairs, seconds):
         p.sender.on_message = lambda conn, e, p=p: setattr(p, "errors", p.errors + 1)
         p.sender.on_batch = p.pump
     await srv.settle()
+    await wait_quiet(cfg, srv, "throughput")
     for p in pairs:
         p.active = True
         p.pump()
@@ -761,6 +841,7 @@ async def phase_throughput(cfg, srv, npairs, seconds):
                 time.monotonic())
 
     r0 = snap()
+    meter = Meter(srv)
     samples = []
     prev = r0
     end = time.monotonic() + seconds
@@ -770,6 +851,7 @@ async def phase_throughput(cfg, srv, npairs, seconds):
         samples.append((cur[0] - prev[0]) / (cur[4] - prev[4]))
         prev = cur
     r1 = snap()
+    meter.stop()
     for p in pairs:
         p.active = False
     t_stop = time.monotonic()
@@ -796,6 +878,7 @@ async def phase_throughput(cfg, srv, npairs, seconds):
               f"{per1k:.3f} CPU-s per 1,000 messages")
     print(f"generator CPU {100 * gcpu / dt:.0f}% of a core "
           f"(if ~100% and the server is well below, the generator is the limit)")
+    print(meter.report())
     print(f"sent {sent}, received {recv}, lost {sent - recv} (after {cfg.drain}s drain), "
           f"error stanzas {errors}, connections dropped {dropped} {dict(reasons) if dropped else ''}")
     await srv.settle()
@@ -804,7 +887,8 @@ async def phase_throughput(cfg, srv, npairs, seconds):
             "server_cpu_pct": r(100 * scpu / dt) if scpu is not None else None,
             "server_cpu_s_per_1k_msgs": r(per1k, 4),
             "generator_cpu_pct": r(100 * gcpu / dt), "sent": sent, "received": recv,
-            "lost": sent - recv, "error_stanzas": errors, "dropped_connections": dropped}
+            "lost": sent - recv, "error_stanzas": errors, "dropped_connections": dropped,
+            "other_cpu_pct": r(meter.result["other_pct"])}
 
 
 async def phase_latency(cfg, srv, rate, seconds, npairs):
@@ -830,7 +914,9 @@ async def phase_latency(cfg, srv, rate, seconds, npairs):
         p.sender.on_message = lambda c, e: counts.__setitem__("errors", counts["errors"] + 1)
         prefixes.append((p.sender, f"<message type='chat' to={quoteattr(p.receiver.jid)}><body>t"))
     await srv.settle()
+    await wait_quiet(cfg, srv, "latency")
     c0, g0 = srv.cpu(), my_cpu()
+    meter = Meter(srv)
     sent = 0
     k = 0
     npf = len(prefixes)
@@ -852,6 +938,7 @@ async def phase_latency(cfg, srv, rate, seconds, npairs):
     while time.monotonic() - t1 < cfg.drain and counts["recv"] < sent:
         await asyncio.sleep(0.05)
     c1, g1 = srv.cpu(), my_cpu()
+    meter.stop()
     dropped = sum(1 for c in conns.values() if c.closed)
     close_all(conns)
     recv = counts["recv"]
@@ -866,11 +953,13 @@ async def phase_latency(cfg, srv, rate, seconds, npairs):
         busy = t1 - t0 + min(cfg.drain, time.monotonic() - t1)
         print(f"server CPU at this rate: {100 * (c1 - c0) / busy:.0f}% of a core; "
               f"generator {100 * (g1 - g0) / busy:.0f}%")
+    print(meter.report())
     await srv.settle()
     return {"rate": rate, "pairs": len(pairs), "seconds": r(dt, 1), "sent": sent,
             "received": recv, "lost": sent - recv, "error_stanzas": counts["errors"],
             "p50_ms": r(p50, 2), "p90_ms": r(p90, 2), "p99_ms": r(p99, 2), "max_ms": r(mx, 2),
-            "server_cpu_pct": r(100 * (c1 - c0) / (t1 - t0)) if c0 is not None else None}
+            "server_cpu_pct": r(100 * (c1 - c0) / (t1 - t0)) if c0 is not None else None,
+            "other_cpu_pct": r(meter.result["other_pct"])}
 
 
 # --------------------------------------------------------------------------
@@ -892,6 +981,10 @@ ROWS = [
     ("latency: rate (msgs/s)", "latency.rate", "{}"),
     ("latency: p50 / p90 / p99 / max ms", "latency.p50_ms|latency.p90_ms|latency.p99_ms|latency.max_ms", "{}/{}/{}/{}"),
     ("latency: sent / received / lost", "latency.sent|latency.received|latency.lost", "{}/{}/{}"),
+    ("idle {n}: other processes' CPU % during logins", "idle.{n}.other_cpu_pct", "{}"),
+    ("login: other processes' CPU %", "login.other_cpu_pct", "{}"),
+    ("throughput: other processes' CPU %", "throughput.other_cpu_pct", "{}"),
+    ("latency: other processes' CPU %", "latency.other_cpu_pct", "{}"),
 ]
 
 
@@ -1021,6 +1114,10 @@ def main():
     ap.add_argument("--login-timeout", type=float, default=60.0)
     ap.add_argument("--no-uvloop", action="store_true")
     ap.add_argument("--json", help="write figures as JSON")
+    ap.add_argument("--quiet-wait", type=float, default=120.0,
+                    help="before each phase wait up to this many seconds until other processes "
+                         "use < --quiet-threshold %% of a core (0: don't wait)")
+    ap.add_argument("--quiet-threshold", type=float, default=20.0)
     ap.add_argument("--idle-clients", default="1000",
                     help="idle: comma list for `all` (e.g. 1000,10000)")
     ap.add_argument("--clients", type=int, help="idle: N (overrides --idle-clients)")
@@ -1041,7 +1138,7 @@ def main():
     ap.add_argument("phase", choices=["idle", "login", "throughput", "latency", "all", "compare"])
     ap.add_argument("files", nargs="*", help="compare: JSON files")
     ap.add_argument("--names", help="compare: column names, comma separated")
-    cfg = ap.parse_args()
+    cfg = ap.parse_intermixed_args()
     if cfg.phase == "compare":
         cmd_compare(cfg.files, cfg.names)
         return

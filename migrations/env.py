@@ -14,15 +14,15 @@ from __future__ import annotations
 import os
 from logging.config import fileConfig
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import pool
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from xmpp_video.storage.migrate import run_coroutine
-from xmpp_video.storage.models import Base
+from xmpp_video.storage.models import Base, UTCDateTime
 
 config = context.config
 
@@ -40,9 +40,17 @@ def _url() -> str:
     return url
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Autogenerate writes the storage's custom types as the plain types they store."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
+        render_item=_render_item,
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         render_as_batch=True,
         compare_type=True,
@@ -64,10 +72,7 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    url = make_url(_url())
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+async def run_async_migrations(url: URL) -> None:
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
@@ -81,8 +86,11 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         do_run_migrations(connection)
-    else:
-        run_coroutine(run_async_migrations)
+        return
+    url = make_url(_url())
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    run_coroutine(lambda: run_async_migrations(url))
 
 
 if context.is_offline_mode():

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("ask_out", sa.Boolean(), nullable=False),
         sa.Column("pending_in", sa.Boolean(), nullable=False),
         sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("listed", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("groups", sa.JSON(), nullable=False),
         sa.CheckConstraint(
             "subscription IN ('none', 'to', 'from', 'both')",

@@ -45,40 +45,59 @@ class Client(slixmpp.ClientXMPP):  # type: ignore[misc]
     async def next_message(self, timeout: float = TIMEOUT) -> Any:
         return await asyncio.wait_for(self.messages.get(), timeout)
 
-    async def next_presence(self, timeout: float = TIMEOUT, *, type_: str | None = None,
-                            from_: str | None = None) -> Any:
+    async def next_presence(
+        self, timeout: float = TIMEOUT, *, type_: str | None = None, from_: str | None = None
+    ) -> Any:
         while True:
             stanza = await asyncio.wait_for(self.presences.get(), timeout)
             if type_ is not None and stanza["type"] != type_:
                 continue
-            if from_ is not None and str(stanza["from"]) != from_ and \
-                    str(stanza["from"].bare) != from_:
+            if (
+                from_ is not None
+                and str(stanza["from"]) != from_
+                and str(stanza["from"].bare) != from_
+            ):
                 continue
             return stanza
 
 
-def make_client(server: RunningServer, jid: str, password: str = PASSWORD, *,
-                direct_tls: bool = False, mechanism: str | None = None) -> Client:
+def make_client(
+    server: RunningServer,
+    jid: str,
+    password: str = PASSWORD,
+    *,
+    direct_tls: bool = False,
+    mechanism: str | None = None,
+) -> Client:
     client = Client(jid, password, mechanism)
     client.ssl_context = server.client_ssl_context()
     client.enable_direct_tls = direct_tls
     client.enable_starttls = not direct_tls
     client.enable_plaintext = False
     client.reconnect_max_attempts = 0
+    client.auto_authorize = None  # tests answer subscription requests explicitly
+    client.auto_subscribe = False
     return client
 
 
 @asynccontextmanager
-async def connected(server: RunningServer, jid: str, password: str = PASSWORD, *,
-                    direct_tls: bool = False, mechanism: str | None = None,
-                    presence: bool = True) -> AsyncIterator[Client]:
+async def connected(
+    server: RunningServer,
+    jid: str,
+    password: str = PASSWORD,
+    *,
+    direct_tls: bool = False,
+    mechanism: str | None = None,
+    presence: bool = True,
+) -> AsyncIterator[Client]:
     """A logged-in client (session started, initial presence sent unless told otherwise)."""
     client = make_client(server, jid, password, direct_tls=direct_tls, mechanism=mechanism)
     port = server.tls_port if direct_tls else server.c2s_port
     client.connect("127.0.0.1", port)
     try:
         await asyncio.wait_for(client.started.wait(), TIMEOUT)
-        if presence:
+        if presence:  # as real clients do: fetch the roster (subscribes to pushes), then go online
+            await client.get_roster(timeout=TIMEOUT)
             client.send_presence()
             await client.next_presence(from_=client.boundjid.full)
         yield client

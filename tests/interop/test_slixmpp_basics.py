@@ -44,8 +44,10 @@ async def test_wrong_password_is_not_authorized(xmpp_server: RunningServer) -> N
 async def test_message_to_full_and_bare_jid(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
-    async with connected(xmpp_server, romeo_jid) as romeo, \
-            connected(xmpp_server, juliet_jid) as juliet:
+    async with (
+        connected(xmpp_server, romeo_jid) as romeo,
+        connected(xmpp_server, juliet_jid) as juliet,
+    ):
         romeo.send_message(mto=juliet.boundjid.full, mbody="to your resource", mtype="chat")
         msg = await juliet.next_message()
         assert msg["body"] == "to your resource"

@@ -12,7 +12,12 @@ from xmpp_video.config import ConfigError, Settings, load_settings, with_dev_sec
 def test_defaults_match_the_spec() -> None:
     s = load_settings(environ={})
     assert (s.xmpp_domain, s.c2s_port, s.c2s_tls_port, s.http_port, s.https_port) == (
-        "localhost", 5222, 5223, 8080, 8443)
+        "localhost",
+        5222,
+        5223,
+        8080,
+        8443,
+    )
     assert s.max_stanza_size == 262144
     assert s.max_json_message == 65536
     assert s.ring_timeout == 45
@@ -30,13 +35,16 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert s.admin_jids == {"a@example.org", "b@example.org"}
 
 
-@pytest.mark.parametrize(("env", "names"), [
-    ({"C2S_PORT": "many"}, "C2S_PORT"),
-    ({"C2S_PORT": "70000"}, "C2S_PORT"),
-    ({"SHUTDOWN_TIMEOUT": "31"}, "SHUTDOWN_TIMEOUT"),
-    ({"REQUIRE_TLS": "perhaps"}, "REQUIRE_TLS"),
-    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
-])
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"C2S_PORT": "many"}, "C2S_PORT"),
+        ({"C2S_PORT": "70000"}, "C2S_PORT"),
+        ({"SHUTDOWN_TIMEOUT": "31"}, "SHUTDOWN_TIMEOUT"),
+        ({"REQUIRE_TLS": "perhaps"}, "REQUIRE_TLS"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ],
+)
 def test_invalid_values_name_the_setting(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         load_settings(environ=env)
@@ -49,19 +57,21 @@ def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
         load_settings(conf, environ={})
 
 
-@pytest.mark.parametrize("env", [
-    {"XMPP_VIDEO_ENV": "production"},
-    {"XMPP_VIDEO_ENV": "production", "JWT_SECRET": "x" * 40},
-    {"XMPP_VIDEO_ENV": "production", "JWT_SECRET": "x" * 40, "TURN_SECRET": "changeme"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"XMPP_VIDEO_ENV": "production"},
+        {"XMPP_VIDEO_ENV": "production", "JWT_SECRET": "x" * 40},
+        {"XMPP_VIDEO_ENV": "production", "JWT_SECRET": "x" * 40, "TURN_SECRET": "changeme"},
+    ],
+)
 def test_production_refuses_missing_or_default_secrets(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="JWT_SECRET|TURN_SECRET"):
         load_settings(environ=env)
 
 
 def test_production_flag_with_real_secrets() -> None:
-    s = load_settings(environ={"JWT_SECRET": "j" * 40, "TURN_SECRET": "t" * 40},
-                      production=True)
+    s = load_settings(environ={"JWT_SECRET": "j" * 40, "TURN_SECRET": "t" * 40}, production=True)
     assert s.production
 
 

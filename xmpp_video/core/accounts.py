@@ -69,7 +69,10 @@ class Accounts:
     async def _derive(self, password: str) -> dict[str, StoredScram]:
         if not password:
             raise AccountError("the password must not be empty")
-        creds = await asyncio.to_thread(derive_all, password, iterations=self.iterations)
+        try:
+            creds = await asyncio.to_thread(derive_all, password, iterations=self.iterations)
+        except ValueError as exc:  # SASLprep refused it; the message never quotes the password
+            raise AccountError(f"unusable password: {exc}") from None
         return {str(h): _to_stored(c) for h, c in creds.items()}
 
     async def add(self, jid: JID, password: str) -> None:

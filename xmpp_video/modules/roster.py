@@ -246,9 +246,7 @@ class RosterModule:
             await self._update(dataclasses.replace(
                 item, subscription=_ADD_TO[item.subscription], ask_out=False))
             router.deliver_presence_to_account(stanza, owner)
-            for contact_session in self.server.registry.resources(sender):
-                if contact_session.presence is not None:
-                    router.deliver_presence_to_account(contact_session.presence, owner)
+            # the contact's current presence follows: sent by `outbound` after `subscribed`
         elif type_ == "unsubscribe":
             if not (has_from(item) or item.pending_in):
                 return

@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -150,6 +151,7 @@ class RosterItemRow(Base):
     ask_out: Mapped[bool] = mapped_column(Boolean)
     pending_in: Mapped[bool] = mapped_column(Boolean)
     approved: Mapped[bool] = mapped_column(Boolean)
+    listed: Mapped[bool] = mapped_column(Boolean, server_default=true())
     groups: Mapped[list[str]] = mapped_column(JSON)
 
 

@@ -51,7 +51,8 @@ class RosterItem:
     ``ask_out``: ``owner`` sent a subscription request that is still pending ("ask='subscribe'").
     ``pending_in``: ``contact`` asked to subscribe to ``owner``, not answered yet (must be
     re-delivered on login, RFC 6121 §3.1.3). ``approved``: ``owner`` pre-approved a future
-    request of ``contact`` (RFC 6121 §3.4).
+    request of ``contact`` (RFC 6121 §3.4). ``listed``: the item is in
+    the owner's roster; False for a row that only keeps a pending request or a pre-approval.
     """
 
     owner: str
@@ -61,6 +62,7 @@ class RosterItem:
     ask_out: bool = False
     pending_in: bool = False
     approved: bool = False
+    listed: bool = True
     groups: tuple[str, ...] = ()
 
 

@@ -230,6 +230,7 @@ def _roster_item(row: RosterItemRow) -> RosterItem:
         ask_out=row.ask_out,
         pending_in=row.pending_in,
         approved=row.approved,
+        listed=row.listed,
         groups=tuple(row.groups),
     )
 
@@ -263,6 +264,7 @@ class SqlRosterRepository:
             "ask_out": item.ask_out,
             "pending_in": item.pending_in,
             "approved": item.approved,
+            "listed": item.listed,
             "groups": list(item.groups),
         }
         async with self._sessions.begin() as session:
@@ -409,8 +411,20 @@ class Storage:
 
 
 async def open_storage(url: str) -> Storage:
-    """Storage over a (migrated) database at ``url``; see :func:`.engine.create_engine`."""
+    """Storage over a (migrated) database at ``url``; see :func:`.engine.create_engine`.
+
+    Connects once, so that an unreachable database fails here (with the driver's exception,
+    wrapped by SQLAlchemy as ``sqlalchemy.exc.OperationalError`` / ``InterfaceError`` or an
+    ``OSError``) rather than at the first stanza. It does not check the schema revision:
+    compare ``migrate.current(url)`` with ``migrate.head()`` for that.
+    """
     engine = create_engine(url)
+    try:
+        async with engine.connect():
+            pass
+    except BaseException:
+        await engine.dispose()
+        raise
     sessions = session_factory(engine)
     return Storage(
         engine=engine,

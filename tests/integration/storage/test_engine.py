@@ -12,7 +12,7 @@ from sqlalchemy.exc import StatementError
 from xmpp_video.storage.engine import create_engine
 from xmpp_video.storage.models import User
 from xmpp_video.storage.repositories import SessionRow, Transport
-from xmpp_video.storage.sql import Storage
+from xmpp_video.storage.sql import Storage, open_storage
 
 from .factories import DOMAIN, both_creds
 
@@ -62,3 +62,9 @@ async def test_naive_datetimes_are_refused_at_bind_time(storage: Storage) -> Non
 def test_naive_connected_since_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         SessionRow("alice@example.org", "phone", "node-a", Transport.TCP, dt.datetime(2025, 1, 1))
+
+
+@pytest.mark.asyncio
+async def test_open_storage_fails_fast_when_the_database_is_unreachable() -> None:
+    with pytest.raises(ConnectionRefusedError):
+        await open_storage("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")

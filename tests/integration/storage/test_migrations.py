@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from xmpp_video.storage import migrate
 from xmpp_video.storage.engine import create_engine
-from xmpp_video.storage.models import Base
+from xmpp_video.storage.models import NAMING_CONVENTION, Base
 from xmpp_video.storage.sql import open_storage
 
 from .factories import DOMAIN, both_creds
@@ -58,7 +58,7 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
 async def test_schema_comparison_detects_drift(database_url: str) -> None:
     """The parity check above is not vacuous: a model change shows up as a difference."""
     await asyncio.to_thread(migrate.upgrade, database_url)
-    drifted = MetaData(naming_convention=dict(Base.metadata.naming_convention))
+    drifted = MetaData(naming_convention=NAMING_CONVENTION)
     for table in Base.metadata.tables.values():
         table.to_metadata(drifted)
     drifted.tables["users"].append_column(Column("nickname", Integer()))

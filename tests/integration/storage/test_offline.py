@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
+from xmpp_video.storage.engine import session_factory
+from xmpp_video.storage.models import OfflineMessage
 from xmpp_video.storage.sql import Storage
 
 from .factories import DOMAIN
@@ -32,6 +36,15 @@ async def test_pop_all_returns_messages_in_arrival_order_and_deletes_them(
 
     assert await storage.offline.count(ALICE) == 0
     assert await storage.offline.pop_all(ALICE) == []
+
+
+async def test_created_at_is_aware_utc(storage: Storage) -> None:
+    before = dt.datetime.now(dt.UTC)
+    await storage.offline.store(ALICE, message(1), limit=10)
+    async with session_factory(storage.engine)() as session:
+        row = (await session.scalars(select(OfflineMessage))).one()
+    assert row.created_at.tzinfo is dt.UTC
+    assert before <= row.created_at <= dt.datetime.now(dt.UTC)
 
 
 async def test_owners_are_separate(storage: Storage) -> None:

@@ -51,6 +51,7 @@ def test_malformed(message: bytes) -> None:
 
 @given(st.binary(max_size=64))
 def test_fuzz_accepts_or_fails_with_sasl_failure(message: bytes) -> None:
+    condition: SaslCondition | None
     try:
         authzid, authcid, password = parse_plain(message)
     except SaslFailure as failure:

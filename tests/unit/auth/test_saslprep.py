@@ -87,9 +87,10 @@ def test_error_message_does_not_quote_the_input() -> None:
 
 def _aiosasl_saslprep(s: str, allow_unassigned: bool) -> str | None:
     try:
-        return aiosasl_stringprep.saslprep(s, allow_unassigned=allow_unassigned)
+        prepared: str = aiosasl_stringprep.saslprep(s, allow_unassigned=allow_unassigned)
     except ValueError:
         return None
+    return prepared
 
 
 def _ours(s: str, allow_unassigned: bool) -> str | None:
