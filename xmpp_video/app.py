@@ -60,7 +60,8 @@ async def prepare_database(settings: Settings) -> None:
     if revision != head():
         raise StartupError(
             f"database schema is at {revision or 'nothing'}, this server needs {head()}:"
-            " run `xmpp-video db upgrade` first")
+            " run `xmpp-video db upgrade` first"
+        )
 
 
 class App:
@@ -79,28 +80,49 @@ class App:
         storage = await open_storage(s.effective_database_url)
         hooks, iq, registry = Hooks(), IqDispatcher(), LocalRegistry()
         accounts = Accounts(storage.users, s.xmpp_domain, s.scram_iterations)
-        router = Router(s.xmpp_domain, registry, iq, hooks,
-                        lambda bare: accounts.exists(bare.partition("@")[0]))
+        router = Router(
+            s.xmpp_domain, registry, iq, hooks, lambda bare: accounts.exists(bare.partition("@")[0])
+        )
         node_id = s.node_id or f"{socket.gethostname()}:{s.c2s_port}"
         self.server = server = Server(
-            settings=s, node_id=node_id, storage=storage, accounts=accounts, hooks=hooks,
-            iq=iq, registry=registry, router=router, tasks=TaskSet(),
+            settings=s,
+            node_id=node_id,
+            storage=storage,
+            accounts=accounts,
+            hooks=hooks,
+            iq=iq,
+            registry=registry,
+            router=router,
+            tasks=TaskSet(),
             ssl_context=server_context(s, alpn=["xmpp-client"]),
         )
-        self.modules = [RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(),
-                        PingModule(), VersionModule(), LegacySessionModule(),
-                        self._session_store]
+        self.modules = [
+            RosterModule(),
+            PresenceModule(),
+            OfflineModule(),
+            DiscoModule(),
+            PingModule(),
+            VersionModule(),
+            LegacySessionModule(),
+            self._session_store,
+        ]
         for module in self.modules:
             module.setup(server)
         await self._session_store.start()
         await self._listen(server)
-        log.info("xmpp-video serving %s on %s (node %s)", s.xmpp_domain,
-                 ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items()), node_id)
+        log.info(
+            "xmpp-video serving %s on %s (node %s)",
+            s.xmpp_domain,
+            ", ".join(f"{k}={v}" for k, v in self.listeners.ports.items()),
+            node_id,
+        )
 
     async def _listen(self, server: Server) -> None:
         s = self.settings
-        for name, port, direct_tls in (("c2s", s.c2s_port, False),
-                                       ("c2s_tls", s.c2s_tls_port, True)):
+        for name, port, direct_tls in (
+            ("c2s", s.c2s_port, False),
+            ("c2s_tls", s.c2s_tls_port, True),
+        ):
             if self.ephemeral_ports:
                 port = 0
             elif port == 0:
@@ -108,8 +130,9 @@ class App:
             try:
                 listener = await start_c2s(server, s.bind_host, port, direct_tls=direct_tls)
             except OSError as exc:
-                raise StartupError(f"cannot listen on {s.bind_host}:{port} ({name}): "
-                                   f"{exc.strerror}") from None
+                raise StartupError(
+                    f"cannot listen on {s.bind_host}:{port} ({name}): {exc.strerror}"
+                ) from None
             self.listeners.servers.append(listener)
             self.listeners.ports[name] = listener.sockets[0].getsockname()[1]
 
@@ -123,7 +146,7 @@ class App:
             listener.close()
         for stream in list(server.connections):
             stream.close(StreamErrorCondition.SYSTEM_SHUTDOWN, "the server is shutting down")
-        while server.connections and time.monotonic() < deadline - 1:
+        while server.connections and time.monotonic() < deadline - 1:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await server.tasks.drain(max(0.1, deadline - time.monotonic()))
         for module in self.modules:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-DEV_SECRET_MARK = "dev-"
+DEV_SECRET_MARK = "dev-"  # noqa: S105 - a prefix marking generated dev secrets
 
 
 class ConfigError(Exception):
@@ -32,8 +32,9 @@ class Settings:
 
     xmpp_domain: str = _setting("localhost", "the XMPP domain this server hosts")
     data_dir: Path = _setting(Path("./var"), "SQLite file, generated dev certificate and secrets")
-    database_url: str = _setting("", "sqlite+aiosqlite:///… or postgresql+asyncpg://…; "
-                                 "empty = SQLite file in DATA_DIR")
+    database_url: str = _setting(
+        "", "sqlite+aiosqlite:///… or postgresql+asyncpg://…; empty = SQLite file in DATA_DIR"
+    )
     bind_host: str = _setting("0.0.0.0", "address the listeners bind to")  # noqa: S104
     c2s_port: int = _setting(5222, "client-to-server port (STARTTLS)")
     c2s_tls_port: int = _setting(5223, "client-to-server direct TLS port (XEP-0368); 0 = off")

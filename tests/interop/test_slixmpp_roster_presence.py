@@ -27,14 +27,20 @@ async def _fetch_roster(client: Client) -> dict[str, dict[str, object]]:
 async def test_subscription_handshake_ends_in_both(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
-    async with connected(xmpp_server, romeo_jid) as romeo, \
-            connected(xmpp_server, juliet_jid) as juliet:
+    async with (
+        connected(xmpp_server, romeo_jid) as romeo,
+        connected(xmpp_server, juliet_jid) as juliet,
+    ):
         juliet.auto_authorize = True  # accepts romeo's request...
         juliet.auto_subscribe = True  # ...and asks back, as most clients offer
         romeo.auto_authorize = True
         romeo.send_presence_subscription(pto=juliet_jid)
-        await _wait_for(lambda: romeo.client_roster[juliet_jid]["subscription"] == "both"
-                        and juliet.client_roster[romeo_jid]["subscription"] == "both")
+        await _wait_for(
+            lambda: (
+                romeo.client_roster[juliet_jid]["subscription"] == "both"
+                and juliet.client_roster[romeo_jid]["subscription"] == "both"
+            )
+        )
         # the server's roster agrees with what the clients were pushed
         assert (await _fetch_roster(romeo))[juliet_jid]["subscription"] == "both"
         assert (await _fetch_roster(juliet))[romeo_jid]["subscription"] == "both"
@@ -43,8 +49,7 @@ async def test_subscription_handshake_ends_in_both(xmpp_server: RunningServer) -
         await _wait_for(lambda: bool(juliet.client_roster[romeo_jid].resources))
 
 
-async def test_presence_unavailable_when_contact_disconnects(
-        xmpp_server: RunningServer) -> None:
+async def test_presence_unavailable_when_contact_disconnects(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
     async with connected(xmpp_server, romeo_jid) as romeo:
@@ -52,16 +57,16 @@ async def test_presence_unavailable_when_contact_disconnects(
         async with connected(xmpp_server, juliet_jid) as juliet:
             juliet.auto_authorize = True
             romeo.send_presence_subscription(pto=juliet_jid)
-            await _wait_for(lambda: romeo.client_roster[juliet_jid]["subscription"] in
-                            ("to", "both"))
+            await _wait_for(
+                lambda: romeo.client_roster[juliet_jid]["subscription"] in ("to", "both")
+            )
             await romeo.next_presence(from_=juliet_jid, type_="available")
             juliet_full = juliet.boundjid.full
         gone = await romeo.next_presence(from_=juliet_full, type_="unavailable")
         assert str(gone["from"]) == juliet_full
 
 
-async def test_subscription_request_waits_for_an_offline_user(
-        xmpp_server: RunningServer) -> None:
+async def test_subscription_request_waits_for_an_offline_user(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
     async with connected(xmpp_server, romeo_jid) as romeo:
@@ -76,19 +81,29 @@ async def test_subscription_request_waits_for_an_offline_user(
 
 async def test_roster_set_push_and_remove(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
-    async with connected(xmpp_server, romeo_jid) as phone, \
-            connected(xmpp_server, romeo_jid) as laptop:
+    async with (
+        connected(xmpp_server, romeo_jid) as phone,
+        connected(xmpp_server, romeo_jid) as laptop,
+    ):
         await laptop.get_roster(timeout=5)  # laptop is now interested in pushes
         await phone.update_roster("nurse@localhost", name="Nurse", groups=["Family", "Verona"])
-        await _wait_for(lambda: "nurse@localhost" in laptop.client_roster
-                        and laptop.client_roster["nurse@localhost"]["name"] == "Nurse")
+        await _wait_for(
+            lambda: (
+                "nurse@localhost" in laptop.client_roster
+                and laptop.client_roster["nurse@localhost"]["name"] == "Nurse"
+            )
+        )
         roster = await _fetch_roster(phone)
         assert roster["nurse@localhost"]["name"] == "Nurse"
         assert sorted(roster["nurse@localhost"]["groups"]) == ["Family", "Verona"]
         assert roster["nurse@localhost"]["subscription"] == "none"
         await phone.del_roster_item("nurse@localhost")
-        await _wait_for(lambda: "nurse@localhost" not in laptop.client_roster
-                        or laptop.client_roster["nurse@localhost"]["subscription"] == "remove")
+        await _wait_for(
+            lambda: (
+                "nurse@localhost" not in laptop.client_roster
+                or laptop.client_roster["nurse@localhost"]["subscription"] == "remove"
+            )
+        )
         assert "nurse@localhost" not in await _fetch_roster(phone)
 
 
@@ -104,9 +119,11 @@ async def test_message_to_unknown_user_bounces(xmpp_server: RunningServer) -> No
 async def test_bare_jid_message_goes_to_highest_priority(xmpp_server: RunningServer) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
-    async with connected(xmpp_server, romeo_jid) as romeo, \
-            connected(xmpp_server, juliet_jid, presence=False) as high, \
-            connected(xmpp_server, juliet_jid, presence=False) as low:
+    async with (
+        connected(xmpp_server, romeo_jid) as romeo,
+        connected(xmpp_server, juliet_jid, presence=False) as high,
+        connected(xmpp_server, juliet_jid, presence=False) as low,
+    ):
         high.send_presence(ppriority=10)
         low.send_presence(ppriority=1)
         await high.next_presence(from_=high.boundjid.full)

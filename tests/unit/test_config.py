@@ -66,7 +66,7 @@ def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_production_refuses_missing_or_default_secrets(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigError, match="JWT_SECRET|TURN_SECRET"):
+    with pytest.raises(ConfigError, match=r"JWT_SECRET|TURN_SECRET"):
         load_settings(environ=env)
 
 
@@ -79,7 +79,8 @@ def test_dev_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path)
     first = with_dev_secrets(s)
     second = with_dev_secrets(s)
-    assert first.jwt_secret and first.turn_secret
+    assert first.jwt_secret
+    assert first.turn_secret
     assert first.jwt_secret != first.turn_secret
     assert (first.jwt_secret, first.turn_secret) == (second.jwt_secret, second.turn_secret)
     assert (tmp_path / "secrets.toml").stat().st_mode & 0o077 == 0

@@ -55,5 +55,6 @@ def test_parse_never_raises_anything_else(text: str) -> None:
 def test_bare_and_resource() -> None:
     jid = JID.parse("romeo@example.net/orchard")
     assert str(jid.bare) == "romeo@example.net"
-    assert jid.bare.is_bare and not jid.is_bare
+    assert jid.bare.is_bare
+    assert not jid.is_bare
     assert str(jid.bare.with_resource("garden")) == "romeo@example.net/garden"

@@ -6,7 +6,8 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from xmpp_video.app import App, StartupError, prepare_database, serve as serve_app
+from xmpp_video.app import App, StartupError, prepare_database
+from xmpp_video.app import serve as serve_app
 from xmpp_video.cli.main import CliError
 from xmpp_video.config import Settings
 from xmpp_video.core.accounts import AccountError, Accounts, parse_account_jid
@@ -29,8 +30,10 @@ def check(settings: Settings) -> int:
     print(f"c2s (STARTTLS)  {s.bind_host}:{s.c2s_port}")
     if s.c2s_tls_port:
         print(f"c2s (TLS)       {s.bind_host}:{s.c2s_tls_port}")
-    print(f"TLS certificate {s.tls_cert or s.data_dir / 'tls' / 'cert.pem'} "
-          f"({'configured' if s.tls_cert else 'self-signed, generated on first start'})")
+    print(
+        f"TLS certificate {s.tls_cert or s.data_dir / 'tls' / 'cert.pem'} "
+        f"({'configured' if s.tls_cert else 'self-signed, generated on first start'})"
+    )
     print(f"mode            {'production' if s.production else 'development'}")
     print("\nsettings (environment variable, default, meaning):")
     for name, default, doc in Settings.describe():
@@ -44,7 +47,7 @@ def db_upgrade(settings: Settings) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         upgrade(url)
-    except Exception as exc:  # noqa: BLE001 - any failure becomes one clear line
+    except Exception as exc:
         raise CliError(f"database upgrade failed: {type(exc).__name__}: {exc}") from None
     print("database is up to date")
     return 0

@@ -28,14 +28,22 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="TOML configuration file")
-    common.add_argument("--production", action="store_true", default=None,
-                        help="production mode: refuse missing or default secrets")
-    parser = argparse.ArgumentParser(prog="xmpp-video", parents=[common],
-                                     description="XMPP server for voice and video calls")
+    common.add_argument(
+        "--production",
+        action="store_true",
+        default=None,
+        help="production mode: refuse missing or default secrets",
+    )
+    parser = argparse.ArgumentParser(
+        prog="xmpp-video", parents=[common], description="XMPP server for voice and video calls"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", parents=[common], help="run the server")
-    sub.add_parser("check", parents=[common],
-                   help="validate the configuration and print what would be listened on")
+    sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate the configuration and print what would be listened on",
+    )
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
@@ -68,7 +76,7 @@ def _read_password(given: str | None) -> str:
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up
+        import uvloop
 
         return uvloop.run(coro)
     except ImportError:
@@ -92,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from xmpp_video.cli import commands  # noqa: PLC0415 - keeps `--help` fast
+    from xmpp_video.cli import commands
 
     if args.command == "serve":
         return _run(commands.serve(settings))
@@ -102,8 +110,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return commands.db_upgrade(settings)
     if args.user_command in ("add", "passwd"):
         password = _read_password(args.password)
-        return _run(commands.user_set(settings, args.jid, password,
-                                      create=args.user_command == "add"))
+        return _run(
+            commands.user_set(settings, args.jid, password, create=args.user_command == "add")
+        )
     if args.user_command == "del":
         return _run(commands.user_del(settings, args.jid))
     return _run(commands.user_list(settings, args.domain))

@@ -24,13 +24,18 @@ class AccountError(Exception):
 
 
 def _to_creds(hash_: ScramHash, stored: StoredScram) -> ScramCredentials:
-    return ScramCredentials(hash_, stored.salt, stored.iterations, stored.stored_key,
-                            stored.server_key)
+    return ScramCredentials(
+        hash_, stored.salt, stored.iterations, stored.stored_key, stored.server_key
+    )
 
 
 def _to_stored(creds: ScramCredentials) -> StoredScram:
-    return StoredScram(salt=creds.salt, iterations=creds.iterations,
-                       stored_key=creds.stored_key, server_key=creds.server_key)
+    return StoredScram(
+        salt=creds.salt,
+        iterations=creds.iterations,
+        stored_key=creds.stored_key,
+        server_key=creds.server_key,
+    )
 
 
 def parse_account_jid(text: str, default_domain: str) -> JID:
@@ -61,8 +66,11 @@ class Accounts:
 
     async def check_password(self, username: str, password: str) -> bool:
         stored = await self.users.get_scram(username, self.domain, str(ScramHash.SHA256))
-        creds = (_to_creds(ScramHash.SHA256, stored) if stored is not None
-                 else dummy_credentials(username, ScramHash.SHA256, self.iterations))
+        creds = (
+            _to_creds(ScramHash.SHA256, stored)
+            if stored is not None
+            else dummy_credentials(username, ScramHash.SHA256, self.iterations)
+        )
         ok = await asyncio.to_thread(verify_password, password, creds)
         return ok and stored is not None
 

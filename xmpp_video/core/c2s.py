@@ -34,7 +34,6 @@ from xmpp_video.stream.states import (
     ABORT,
     ALLOWED,
     AUTH,
-    IQ,
     REFUSAL,
     RESPONSE,
     STARTTLS,
@@ -101,8 +100,9 @@ class C2SStream(Session):
         self.channel = channel
         self.transport_name = transport_name
         settings = server.settings
-        self.parser = StreamParser(max_element_size=settings.max_stanza_size,
-                                   max_depth=settings.max_depth)
+        self.parser = StreamParser(
+            max_element_size=settings.max_stanza_size, max_depth=settings.max_depth
+        )
         self.state = StreamState.WAIT_HEADER
         self.stream_id = ""
         self.authenticated_as: JID | None = None
@@ -111,7 +111,8 @@ class C2SStream(Session):
         self._queue: deque[Event] = deque()
         self._busy = False
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            settings.auth_timeout, self._auth_timed_out)
+            settings.auth_timeout, self._auth_timed_out
+        )
 
     # -- input ---------------------------------------------------------------------------
 
@@ -197,11 +198,15 @@ class C2SStream(Session):
             self.channel.write(_features(post_auth_features(extra)))
             return
         self._move(StreamState.NEGOTIATING)
-        self.channel.write(_features(pre_auth_features(
-            offer_tls=self.channel.can_starttls(),
-            tls_required=self._tls_required,
-            mechanisms=self._mechanisms(),
-        )))
+        self.channel.write(
+            _features(
+                pre_auth_features(
+                    offer_tls=self.channel.can_starttls(),
+                    tls_required=self._tls_required,
+                    mechanisms=self._mechanisms(),
+                )
+            )
+        )
 
     @property
     def _tls_required(self) -> bool:
@@ -223,8 +228,10 @@ class C2SStream(Session):
             if self.state is StreamState.NEGOTIATING and el.tag.startswith(f"{{{ns.CLIENT}}}"):
                 self.close(StreamErrorCondition.NOT_AUTHORIZED)
             else:
-                self.close(REFUSAL.get(self.state, StreamErrorCondition.POLICY_VIOLATION),
-                           f"unexpected element in state {self.state.value}")
+                self.close(
+                    REFUSAL.get(self.state, StreamErrorCondition.POLICY_VIOLATION),
+                    f"unexpected element in state {self.state.value}",
+                )
             return None
         if self.state is StreamState.BOUND:
             return self._stanza(el)
@@ -282,7 +289,8 @@ class C2SStream(Session):
             return None
         data = self._decode(el)
         if data is None:
-            return self._fail("incorrect-encoding")
+            self._fail("incorrect-encoding")
+            return None
         if mechanism == "PLAIN":
             return self._plain(data)
         return self._scram_first(SCRAM_MECHANISMS[mechanism], data)
@@ -324,14 +332,17 @@ class C2SStream(Session):
     def _response(self, el: Element) -> Awaitable[None] | None:
         scram = self._scram
         if scram is None:
-            return self._fail("malformed-request")
+            self._fail("malformed-request")
+            return None
         data = self._decode(el)
         if data is None:
-            return self._fail("incorrect-encoding")
+            self._fail("incorrect-encoding")
+            return None
         try:
             final = scram.client_final(data)
         except SaslFailure as exc:
-            return self._fail(exc.condition)
+            self._fail(exc.condition)
+            return None
         self._succeed(prep_local(scram.username), scram.authzid, final)
         return None
 
@@ -350,8 +361,10 @@ class C2SStream(Session):
         self.parser.reset()
         self._queue.clear()
         self._move(StreamState.WAIT_HEADER)
-        self.server.tasks.spawn(self.server.accounts.users.touch_last_login(
-            username, self.server.domain), name="last-login")
+        self.server.tasks.spawn(
+            self.server.accounts.users.touch_last_login(username, self.server.domain),
+            name="last-login",
+        )
 
     def _fail(self, condition: str) -> None:
         self._scram = None
@@ -464,5 +477,6 @@ class C2SStream(Session):
         self.closed = True
         self._queue.clear()
         if self.jid is not None and self.server.registry.remove(self):
-            self.server.tasks.spawn(self.server.hooks.fire(SessionClosed(self)),
-                                    name=f"closed-{self.full}")
+            self.server.tasks.spawn(
+                self.server.hooks.fire(SessionClosed(self)), name=f"closed-{self.full}"
+            )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,6 @@ class Hooks:
             try:
                 result = handler(event)
                 if result is not None:
-                    await cast(Awaitable[None], result)
+                    await result
             except Exception:
                 log.exception("hook %s failed for %s", handler, type(event).__name__)

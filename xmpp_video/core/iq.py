@@ -58,8 +58,14 @@ class IqDispatcher:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str, IqTarget], IqHandler] = {}
 
-    def register(self, type_: IqType, payload_tag: str, handler: IqHandler, *,
-                 targets: tuple[IqTarget, ...] = (IqTarget.SERVER,)) -> None:
+    def register(
+        self,
+        type_: IqType,
+        payload_tag: str,
+        handler: IqHandler,
+        *,
+        targets: tuple[IqTarget, ...] = (IqTarget.SERVER,),
+    ) -> None:
         for target in targets:
             key = (type_, payload_tag, target)
             if key in self._handlers:
@@ -69,11 +75,15 @@ class IqDispatcher:
     def handles(self, type_: str, payload_tag: str, target: IqTarget) -> bool:
         return (type_, payload_tag, target) in self._handlers
 
-    def dispatch(self, request: IqRequest, target: IqTarget, reply: Reply) -> Awaitable[None] | None:
+    def dispatch(
+        self, request: IqRequest, target: IqTarget, reply: Reply
+    ) -> Awaitable[None] | None:
         """Answer `request`; returns an awaitable when a handler has to run."""
         handler = self._handlers.get((request.type, request.payload.tag, target))
         if handler is None:
-            reply(error_reply(request.stanza, StanzaError(StanzaErrorCondition.SERVICE_UNAVAILABLE)))
+            reply(
+                error_reply(request.stanza, StanzaError(StanzaErrorCondition.SERVICE_UNAVAILABLE))
+            )
             return None
         return _run(handler, request, reply)
 
@@ -85,8 +95,7 @@ async def _run(handler: IqHandler, request: IqRequest, reply: Reply) -> None:
         reply(error_reply(request.stanza, exc))
     except Exception:
         log.exception("IQ handler %s failed", getattr(handler, "__qualname__", handler))
-        reply(error_reply(request.stanza,
-                          StanzaError(StanzaErrorCondition.INTERNAL_SERVER_ERROR)))
+        reply(error_reply(request.stanza, StanzaError(StanzaErrorCondition.INTERNAL_SERVER_ERROR)))
     else:
         reply(iq_result(request.stanza, payload))
 

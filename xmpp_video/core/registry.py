@@ -30,7 +30,8 @@ class LocalRegistry:
         self._count = 0
 
     def add(self, session: Session) -> None:
-        assert session.jid is not None and session.jid.resource is not None
+        assert session.jid is not None
+        assert session.jid.resource is not None
         resources = self._by_bare.setdefault(session.bare, {})
         if session.jid.resource in resources:
             raise ValueError(f"resource conflict for {session.full}")

@@ -3,16 +3,16 @@
 It reads only the envelope (tag, to, from, type) and passes payloads through untouched. The rules
 are those of RFC 6120 §10 and RFC 6121 §8.5, row by row:
 
-| to                         | message (chat/normal)        | presence                | iq get/set                |
-|----------------------------|------------------------------|-------------------------|---------------------------|
-| none / own bare JID        | as bare JID below            | presence module (hooks) | account handlers          |
-| our domain                 | dropped                      | dropped                 | server handlers           |
-| other domain               | remote-server-not-found      | dropped                 | remote-server-not-found   |
-| bare JID, available res.   | highest priority ≥ 0         | presence module         | account handlers          |
-| bare JID, none available   | offline store                | presence module         | account handlers          |
-| full JID online            | that resource                | that resource           | that resource             |
-| full JID offline           | as bare JID (headline drop)  | subscription → bare     | service-unavailable       |
-| unknown account            | service-unavailable          | dropped                 | service-unavailable       |
+| to                       | message chat/normal         | presence         | iq get/set          |
+|--------------------------|-----------------------------|------------------|---------------------|
+| none / own bare JID      | as bare JID below           | presence module  | account handlers    |
+| our domain               | dropped                     | dropped          | server handlers     |
+| other domain             | remote-server-not-found     | dropped          | remote-server-n-f   |
+| bare JID, available res. | highest priority >= 0       | presence module  | account handlers    |
+| bare JID, none available | offline store               | presence module  | account handlers    |
+| full JID online          | that resource               | that resource    | that resource       |
+| full JID offline         | as bare JID (headline drop) | subscr. → bare   | service-unavailable |
+| unknown account          | service-unavailable         | dropped          | service-unavailable |
 
 An error or result is never answered with an error; `groupchat` to an account gets
 service-unavailable. The caller (the session) has already stamped `from`.
@@ -46,8 +46,14 @@ async def _no_offline(stanza: Element, to_bare: str) -> bool:
 
 
 class Router:
-    def __init__(self, domain: str, registry: SessionRegistry, iq: IqDispatcher, hooks: Hooks,
-                 user_exists: UserExists) -> None:
+    def __init__(
+        self,
+        domain: str,
+        registry: SessionRegistry,
+        iq: IqDispatcher,
+        hooks: Hooks,
+        user_exists: UserExists,
+    ) -> None:
         self.domain = domain
         self.registry = registry
         self.iq = iq
@@ -69,12 +75,14 @@ class Router:
             try:
                 to = JID.parse(to_attr)
             except InvalidJID:
-                return self._bounce(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
+                self._bounce(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
+                return None
         tag = stanza.tag
         if to.domain != self.domain:
             if tag == PRESENCE:
                 return None
-            return self._bounce(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
+            self._bounce(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
+            return None
         if tag == PRESENCE:
             return self._route_presence(stanza, sender, to, to_attr is None, origin)
         if to.local is None:
@@ -87,7 +95,8 @@ class Router:
                 target.deliver(stanza)
                 return None
             if tag == IQ:
-                return self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+                self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+                return None
             if stanza.get("type") in ("headline", "error"):
                 return None
             to = to.bare
@@ -110,16 +119,19 @@ class Router:
 
     # -- messages ------------------------------------------------------------------------
 
-    def _message_to_bare(self, stanza: Element, bare: str, origin: Session | None
-                         ) -> Awaitable[None] | None:
+    def _message_to_bare(
+        self, stanza: Element, bare: str, origin: Session | None
+    ) -> Awaitable[None] | None:
         type_ = stanza.get("type", "normal")
         if type_ == "groupchat":
-            return self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+            self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+            return None
         targets = self.best_resources(bare)
         if targets:
             if type_ == "headline":
-                targets = [s for s in self.registry.resources(bare) if s.available
-                           and s.priority >= 0]
+                targets = [
+                    s for s in self.registry.resources(bare) if s.available and s.priority >= 0
+                ]
             for target in targets:
                 target.deliver(stanza)
             return None
@@ -138,8 +150,9 @@ class Router:
                 best.append(session)
         return best
 
-    async def _message_offline(self, stanza: Element, bare: str, type_: str,
-                               origin: Session | None) -> None:
+    async def _message_offline(
+        self, stanza: Element, bare: str, type_: str, origin: Session | None
+    ) -> None:
         if not self.registry.resources(bare) and not await self.user_exists(bare):
             if type_ != "error":
                 self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
@@ -151,8 +164,9 @@ class Router:
 
     # -- presence ------------------------------------------------------------------------
 
-    def _route_presence(self, stanza: Element, sender: JID, to: JID, broadcast: bool,
-                        origin: Session | None) -> Awaitable[None] | None:
+    def _route_presence(
+        self, stanza: Element, sender: JID, to: JID, broadcast: bool, origin: Session | None
+    ) -> Awaitable[None] | None:
         type_ = stanza.get("type")
         if origin is not None and (broadcast or (to == sender.bare and type_ is None)):
             return self.hooks.fire(PresenceFromClient(origin, stanza))
@@ -186,33 +200,39 @@ class Router:
 
     # -- iq ------------------------------------------------------------------------------
 
-    def _route_iq_to_server(self, stanza: Element, sender: JID, to: JID, origin: Session | None
-                            ) -> Awaitable[None] | None:
+    def _route_iq_to_server(
+        self, stanza: Element, sender: JID, to: JID, origin: Session | None
+    ) -> Awaitable[None] | None:
         return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
 
-    def _route_iq_to_account(self, stanza: Element, sender: JID, to: JID,
-                             origin: Session | None) -> Awaitable[None] | None:
+    def _route_iq_to_account(
+        self, stanza: Element, sender: JID, to: JID, origin: Session | None
+    ) -> Awaitable[None] | None:
         return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
 
-    def _dispatch_iq(self, stanza: Element, sender: JID, to: JID, target: IqTarget,
-                     origin: Session | None) -> Awaitable[None] | None:
+    def _dispatch_iq(
+        self, stanza: Element, sender: JID, to: JID, target: IqTarget, origin: Session | None
+    ) -> Awaitable[None] | None:
         type_ = stanza.get("type")
         if type_ in ("result", "error"):
             return None
         payload = iq_payload(stanza)
         if type_ not in ("get", "set") or payload is None or stanza.get("id") is None:
-            return self._bounce(stanza, StanzaErrorCondition.BAD_REQUEST, origin)
+            self._bounce(stanza, StanzaErrorCondition.BAD_REQUEST, origin)
+            return None
         request = IqRequest(stanza, payload, sender, to, origin)
         return self.iq.dispatch(request, target, lambda reply: self.deliver_to(reply, origin))
 
     # -- errors --------------------------------------------------------------------------
 
-    def _bounce(self, stanza: Element, condition: StanzaErrorCondition,
-                origin: Session | None) -> None:
+    def _bounce(
+        self, stanza: Element, condition: StanzaErrorCondition, origin: Session | None
+    ) -> None:
         self._reply_error(stanza, condition, origin)
 
-    def _reply_error(self, stanza: Element, condition: StanzaErrorCondition,
-                     origin: Session | None) -> None:
+    def _reply_error(
+        self, stanza: Element, condition: StanzaErrorCondition, origin: Session | None
+    ) -> None:
         if stanza.get("type") in ("error", "result"):
             return
         self.deliver_to(error_reply(stanza, StanzaError(condition)), origin)

@@ -20,7 +20,9 @@ class Session(ABC):
         self.bare: str = ""
         self.full: str = ""
         self.priority: int = 0
-        self.presence: Element | None = None  # last available presence broadcast, None = unavailable
+        self.presence: Element | None = (
+            None  # last available presence broadcast, None = unavailable
+        )
         self.interested: bool = False  # requested the roster: gets roster pushes
         self.directed_to: set[str] = set()  # JIDs we sent directed available presence to
         self.connected_since: float = time.time()

@@ -30,14 +30,18 @@ class DiscoModule:
     def stop(self) -> None:
         return None
 
-    def _info(self, identities: list[tuple[str, str, str]], features: set[str],
-              node: str | None) -> Element:
+    def _info(
+        self, identities: list[tuple[str, str, str]], features: set[str], node: str | None
+    ) -> Element:
         query = Element(INFO)
         if node is not None:
             query.set("node", node)
         for category, type_, name in identities:
-            SubElement(query, f"{{{ns.DISCO_INFO}}}identity",
-                       {"category": category, "type": type_, "name": name})
+            SubElement(
+                query,
+                f"{{{ns.DISCO_INFO}}}identity",
+                {"category": category, "type": type_, "name": name},
+            )
         for feature in sorted(features):
             SubElement(query, f"{{{ns.DISCO_INFO}}}feature", {"var": feature})
         return query
@@ -72,8 +76,7 @@ class DiscoModule:
 
     async def account_info(self, request: IqRequest) -> Element:
         await self._check_account(request)
-        return self._info([("account", "registered", "")], self.server.disco.account_features,
-                          None)
+        return self._info([("account", "registered", "")], self.server.disco.account_features, None)
 
     async def account_items(self, request: IqRequest) -> Element:
         await self._check_account(request)

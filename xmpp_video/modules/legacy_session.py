@@ -13,8 +13,9 @@ class LegacySessionModule:
     name = "legacy_session"
 
     def setup(self, server: Server) -> None:
-        server.iq.register("set", SESSION, self.establish,
-                           targets=(IqTarget.SERVER, IqTarget.ACCOUNT))
+        server.iq.register(
+            "set", SESSION, self.establish, targets=(IqTarget.SERVER, IqTarget.ACCOUNT)
+        )
 
     def stop(self) -> None:
         return None

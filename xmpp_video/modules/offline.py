@@ -33,11 +33,13 @@ class OfflineModule:
         stamped = Element(stanza.tag, dict(stanza.attrib))
         stamped.extend(list(stanza))
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        SubElement(stamped, f"{{{ns.DELAY}}}delay",
-                   {"from": self.server.domain, "stamp": stamp}).text = "Offline Storage"
+        SubElement(
+            stamped, f"{{{ns.DELAY}}}delay", {"from": self.server.domain, "stamp": stamp}
+        ).text = "Offline Storage"
         xml = serialize(stamped, default_ns="").decode()
         return await self.server.storage.offline.store(
-            to_bare, xml, limit=self.server.settings.offline_limit)
+            to_bare, xml, limit=self.server.settings.offline_limit
+        )
 
     async def flush(self, event: InitialPresence) -> None:
         session = event.session

@@ -38,8 +38,9 @@ _DROP_FROM = {S.FROM: S.NONE, S.BOTH: S.TO, S.NONE: S.NONE, S.TO: S.TO}
 
 
 def item_element(item: RosterItem, *, remove: bool = False) -> Element:
-    el = Element(ITEM, {"jid": item.contact,
-                        "subscription": "remove" if remove else str(item.subscription)})
+    el = Element(
+        ITEM, {"jid": item.contact, "subscription": "remove" if remove else str(item.subscription)}
+    )
     if remove:
         return el
     if item.name:
@@ -116,8 +117,9 @@ class RosterModule:
         if any(len(g) > 1024 for g in groups) or len(el.get("name", "")) > 1024:
             raise StanzaError(StanzaErrorCondition.NOT_ACCEPTABLE, "name too long")
         base = current or RosterItem(owner=owner, contact=contact_s)
-        item = dataclasses.replace(base, name=el.get("name") or None, groups=tuple(groups),
-                                   listed=True)
+        item = dataclasses.replace(
+            base, name=el.get("name") or None, groups=tuple(groups), listed=True
+        )
         await self.roster.upsert(item)
         self.push(item)
 
@@ -136,8 +138,15 @@ class RosterModule:
             if session.interested:
                 query = Element(QUERY)
                 query.append(item_element(item, remove=remove))
-                session.deliver(iq("set", to=session.full, from_=None,
-                                   id_="push" + secrets.token_hex(4), payload=query))
+                session.deliver(
+                    iq(
+                        "set",
+                        to=session.full,
+                        from_=None,
+                        id_="push" + secrets.token_hex(4),
+                        payload=query,
+                    )
+                )
 
     async def _update(self, item: RosterItem) -> None:
         await self.roster.upsert(item)
@@ -167,8 +176,11 @@ class RosterModule:
                 await self._update(dataclasses.replace(base, ask_out=True, listed=True))
         elif type_ == "subscribed":
             if item is not None and item.pending_in:
-                await self._update(dataclasses.replace(
-                    item, subscription=_ADD_FROM[item.subscription], pending_in=False))
+                await self._update(
+                    dataclasses.replace(
+                        item, subscription=_ADD_FROM[item.subscription], pending_in=False
+                    )
+                )
             elif not has_from(item):
                 base = item or RosterItem(owner=owner, contact=contact_s, listed=False)
                 await self.roster.upsert(dataclasses.replace(base, approved=True))
@@ -178,14 +190,20 @@ class RosterModule:
         elif type_ == "unsubscribe":
             if item is None:
                 return
-            await self._update(dataclasses.replace(
-                item, subscription=_DROP_TO[item.subscription], ask_out=False))
+            await self._update(
+                dataclasses.replace(item, subscription=_DROP_TO[item.subscription], ask_out=False)
+            )
         elif type_ == "unsubscribed":
             if item is None:
                 return
-            await self._update(dataclasses.replace(
-                item, subscription=_DROP_FROM[item.subscription], pending_in=False,
-                approved=False))
+            await self._update(
+                dataclasses.replace(
+                    item,
+                    subscription=_DROP_FROM[item.subscription],
+                    pending_in=False,
+                    approved=False,
+                )
+            )
         await self.inbound_stanza(out, contact_s)
         if type_ == "subscribed":
             self._send_presence_of(owner, to=contact_s)
@@ -193,7 +211,8 @@ class RosterModule:
             for session in self.server.registry.resources(owner):
                 if session.available:
                     self.server.router.deliver_presence_to_account(
-                        presence("unavailable", to=contact_s, from_=session.full), contact_s)
+                        presence("unavailable", to=contact_s, from_=session.full), contact_s
+                    )
 
     def _send_presence_of(self, owner: str, *, to: str) -> None:
         """Current presence of every available resource of `owner` to `to`'s resources."""
@@ -228,9 +247,14 @@ class RosterModule:
                 await self.inbound_stanza(presence("subscribed", to=sender, from_=owner), sender)
                 return
             if item is not None and item.approved:
-                await self._update(dataclasses.replace(
-                    item, subscription=_ADD_FROM[item.subscription], approved=False,
-                    pending_in=False))
+                await self._update(
+                    dataclasses.replace(
+                        item,
+                        subscription=_ADD_FROM[item.subscription],
+                        approved=False,
+                        pending_in=False,
+                    )
+                )
                 await self.inbound_stanza(presence("subscribed", to=sender, from_=owner), sender)
                 self._send_presence_of(owner, to=sender)
                 return
@@ -243,32 +267,39 @@ class RosterModule:
         if type_ == "subscribed":
             if not item.ask_out:
                 return
-            await self._update(dataclasses.replace(
-                item, subscription=_ADD_TO[item.subscription], ask_out=False))
+            await self._update(
+                dataclasses.replace(item, subscription=_ADD_TO[item.subscription], ask_out=False)
+            )
             router.deliver_presence_to_account(stanza, owner)
             # the contact's current presence follows: sent by `outbound` after `subscribed`
         elif type_ == "unsubscribe":
             if not (has_from(item) or item.pending_in):
                 return
-            await self._update(dataclasses.replace(
-                item, subscription=_DROP_FROM[item.subscription], pending_in=False))
+            await self._update(
+                dataclasses.replace(
+                    item, subscription=_DROP_FROM[item.subscription], pending_in=False
+                )
+            )
             router.deliver_presence_to_account(stanza, owner)
         elif type_ == "unsubscribed":
             if not (has_to(item) or item.ask_out):
                 return
-            await self._update(dataclasses.replace(
-                item, subscription=_DROP_TO[item.subscription], ask_out=False))
+            await self._update(
+                dataclasses.replace(item, subscription=_DROP_TO[item.subscription], ask_out=False)
+            )
             router.deliver_presence_to_account(stanza, owner)
             for contact_session in self.server.registry.resources(sender):
                 router.deliver_presence_to_account(
-                    presence("unavailable", to=owner, from_=contact_session.full), owner)
+                    presence("unavailable", to=owner, from_=contact_session.full), owner
+                )
 
     async def redeliver_requests(self, event: InitialPresence) -> None:
         """Pending subscription requests, again, to a resource that just came online."""
         for item in await self.roster.get_roster(event.session.bare):
             if item.pending_in:
-                event.session.deliver(presence("subscribe", to=event.session.bare,
-                                               from_=item.contact))
+                event.session.deliver(
+                    presence("subscribe", to=event.session.bare, from_=item.contact)
+                )
 
 
 def _addressed(stanza: Element, to: str) -> Element:

@@ -24,25 +24,32 @@ class SessionStoreModule:
     async def start(self) -> None:
         removed = await self.server.storage.sessions.remove_node(self.server.node_id)
         if removed:
-            log.warning("removed %d session rows left by an earlier run of node %s",
-                        removed, self.server.node_id)
+            log.warning(
+                "removed %d session rows left by an earlier run of node %s",
+                removed,
+                self.server.node_id,
+            )
 
     def stop(self) -> None:
         return None
 
     async def bound(self, event: SessionBound) -> None:
         session = event.session
-        assert session.jid is not None and session.jid.resource is not None
-        await self.server.storage.sessions.add(SessionRow(
-            bare_jid=session.bare,
-            resource=session.jid.resource,
-            node_id=self.server.node_id,
-            transport=Transport(session.transport_name),
-            connected_since=dt.datetime.fromtimestamp(session.connected_since, dt.UTC),
-            priority=session.priority,
-        ))
+        assert session.jid is not None
+        assert session.jid.resource is not None
+        await self.server.storage.sessions.add(
+            SessionRow(
+                bare_jid=session.bare,
+                resource=session.jid.resource,
+                node_id=self.server.node_id,
+                transport=Transport(session.transport_name),
+                connected_since=dt.datetime.fromtimestamp(session.connected_since, dt.UTC),
+                priority=session.priority,
+            )
+        )
 
     async def closed(self, event: SessionClosed) -> None:
         session = event.session
-        assert session.jid is not None and session.jid.resource is not None
+        assert session.jid is not None
+        assert session.jid.resource is not None
         await self.server.storage.sessions.remove(session.bare, session.jid.resource)

@@ -32,7 +32,9 @@ def iq(type_: str, *, to: str | None, from_: str | None, id_: str, payload: Elem
     return el
 
 
-def presence(type_: str | None = None, *, to: str | None = None, from_: str | None = None) -> Element:
+def presence(
+    type_: str | None = None, *, to: str | None = None, from_: str | None = None
+) -> Element:
     el = Element(PRESENCE)
     if type_ is not None:
         el.set("type", type_)

@@ -10,8 +10,7 @@ from xmpp_video.stanza import namespaces as ns
 FEATURES = f"{{{ns.STREAM}}}features"
 
 
-def pre_auth_features(*, offer_tls: bool, tls_required: bool,
-                      mechanisms: Iterable[str]) -> Element:
+def pre_auth_features(*, offer_tls: bool, tls_required: bool, mechanisms: Iterable[str]) -> Element:
     features = Element(FEATURES)
     if offer_tls:
         starttls = SubElement(features, f"{{{ns.TLS}}}starttls")

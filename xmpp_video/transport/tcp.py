@@ -16,8 +16,13 @@ log = logging.getLogger(__name__)
 class TcpChannel:
     """The `Channel` a C2SStream writes to, over an asyncio transport."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: XmppTcpProtocol,
-                 ssl_context: ssl.SSLContext | None, encrypted: bool) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: XmppTcpProtocol,
+        ssl_context: ssl.SSLContext | None,
+        encrypted: bool,
+    ) -> None:
         self.transport = transport
         self.protocol = protocol
         self.ssl_context = ssl_context
@@ -49,11 +54,16 @@ class TcpChannel:
     async def starttls(self) -> None:
         assert self.ssl_context is not None
         loop = asyncio.get_running_loop()
-        new = await loop.start_tls(self.transport, self.protocol, self.ssl_context,
-                                   server_side=True, ssl_handshake_timeout=15.0)
+        new = await loop.start_tls(
+            self.transport,
+            self.protocol,
+            self.ssl_context,
+            server_side=True,
+            ssl_handshake_timeout=15.0,
+        )
         if new is None:
             raise ConnectionError("transport closed during TLS handshake")
-        self.transport = cast(asyncio.Transport, new)
+        self.transport = new
         self.encrypted = True
 
 
@@ -64,8 +74,12 @@ class XmppTcpProtocol(asyncio.Protocol):
         self.stream: C2SStream | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        channel = TcpChannel(cast(asyncio.Transport, transport), self, self.server.ssl_context,
-                             encrypted=self.direct_tls)
+        channel = TcpChannel(
+            cast(asyncio.Transport, transport),
+            self,
+            self.server.ssl_context,
+            encrypted=self.direct_tls,
+        )
         self.stream = C2SStream(self.server, channel)
         self.server.connections.add(self.stream)
 
@@ -82,8 +96,9 @@ class XmppTcpProtocol(asyncio.Protocol):
             self.stream.connection_lost()
 
 
-async def start_c2s(server: Server, host: str, port: int, *, direct_tls: bool,
-                    sock_reuse: bool = True) -> asyncio.Server:
+async def start_c2s(
+    server: Server, host: str, port: int, *, direct_tls: bool, sock_reuse: bool = True
+) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     ssl_context = server.ssl_context if direct_tls else None
     return await loop.create_server(
