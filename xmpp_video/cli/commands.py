@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from xmpp_video.app import App, StartupError, prepare_database
 from xmpp_video.app import serve as serve_app
-from xmpp_video.cli.main import CliError
+from xmpp_video.cli.errors import CliError
 from xmpp_video.config import Settings
 from xmpp_video.core.accounts import AccountError, Accounts, parse_account_jid
 from xmpp_video.storage.migrate import upgrade

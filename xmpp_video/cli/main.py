@@ -15,23 +15,23 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from xmpp_video.cli.errors import CliError
 from xmpp_video.config import ConfigError, Settings, load_settings
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-class CliError(Exception):
-    """One line for stderr; exit status 1."""
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="TOML configuration file")
+    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's parser
+    common.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="TOML configuration file"
+    )
     common.add_argument(
         "--production",
         action="store_true",
-        default=None,
+        default=argparse.SUPPRESS,
         help="production mode: refuse missing or default secrets",
     )
     parser = argparse.ArgumentParser(
@@ -86,9 +86,13 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(args.config, production=args.production)
+        settings = load_settings(
+            getattr(args, "config", None), production=getattr(args, "production", None)
+        )
+        level = getattr(logging, settings.log_level.upper(), logging.INFO)
         logging.basicConfig(
-            level=getattr(logging, settings.log_level.upper(), logging.INFO),
+            # one-shot commands print only their result and real problems
+            level=level if args.command == "serve" else max(level, logging.WARNING),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         return _dispatch(args, settings)

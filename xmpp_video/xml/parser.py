@@ -13,11 +13,15 @@ Limits and restrictions enforced here (each raises ``XmlStreamError`` with the c
 - malformed input (expat errors, invalid UTF-8, unbound prefixes) → ``not-well-formed``; an XML
   declaration naming an encoding other than UTF-8, or UTF-16 input → ``unsupported-encoding``.
 - non-whitespace character data directly inside the stream root → ``bad-format``.
-- a top-level element (stanza or nonza) larger than ``max_element_size`` bytes, a stream header
-  (XML declaration + root start tag) larger than that, or bytes between two top-level elements
-  that reach it without completing a start tag → ``policy-violation``, raised by the ``feed()``
-  whose data crosses the limit, without waiting for the element to end. Elements nested deeper than
-  ``max_depth`` (the top-level element is depth 1) → ``policy-violation``.
+- a top-level element (stanza or nonza) larger than ``max_element_size`` bytes, or a stream
+  header (XML declaration + root start tag) larger than that → ``policy-violation``, raised by the
+  ``feed()`` whose data crosses the limit, without waiting for the element to end. Elements nested
+  deeper than ``max_depth`` (the top-level element is depth 1) → ``policy-violation``.
+- a markup token (start tag, comment, ...) still unfinished after a ``feed()`` and already 16 KiB
+  long (or ``max_element_size``, if smaller) → ``policy-violation``. expat re-scans an unfinished
+  token from its first byte on every ``feed()``; without this bound a peer trickling a 256 KiB
+  attribute value one byte per segment would cost minutes of CPU (quadratic). No real XMPP start
+  tag comes near 16 KiB; text is not concerned (expat hands it over as it arrives).
 
 Sizes: ``ElementReceived.size`` is the number of bytes from the ``<`` of the element's start tag
 to the ``>`` of its end tag (or of its empty-element tag), inclusive.
@@ -95,6 +99,9 @@ _WIDE_STARTS: Final = (b"\xfe\xff", b"\xff\xfe", b"\x00<", b"<\x00", b"\x00\x00"
 
 # A complete start tag; quoted attribute values may contain ">" and "/".
 _START_TAG: Final = re.compile(rb"<[^'\">]*(?:(?:'[^']*'|\"[^\"]*\")[^'\">]*)*>")
+
+# Longest unfinished markup token allowed to wait for more data (see the module docstring).
+_MAX_PENDING_TOKEN: Final = 16384
 
 # Caches of name conversions, cleared when they reach this many entries (names are chosen by the
 # peer: an unbounded cache would be a memory leak it controls).
@@ -196,7 +203,7 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
     prev = prev2 = b""  # the previous two non-empty chunks
     head = b""  # the first bytes of the document
     start = 0  # stream offset of the current top-level element
-    mark = 0  # outside top-level elements: offset of the first byte not part of an event
+    max_pending = min(max_size, _MAX_PENDING_TOKEN)
 
     def fix_attrs(attrs: dict[str, str]) -> dict[str, str]:
         fixed = {}
@@ -228,23 +235,21 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
             open_root(tag, attrs)
 
     def open_root(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal state, mark
-        # The context runs from this start tag to the end of expat's buffer: it holds the whole
-        # tag even if the tag came in several pieces.
+        nonlocal state
         if head[:2] in _WIDE_STARTS:
             # expat decodes UTF-16 (detected from the first bytes); XMPP allows only UTF-8.
             _fail(StreamErrorCondition.UNSUPPORTED_ENCODING, "UTF-8 only")
+        # The context runs from this start tag to the end of expat's buffer: it holds the whole
+        # tag even if the tag came in several pieces.
         match = _START_TAG.match(parser.GetInputContext() or b"")
-        end = parser.CurrentByteIndex + (match.end() if match else 0)
-        if end > max_size:
+        if parser.CurrentByteIndex + (match.end() if match else 0) > max_size:
             _fail(_POLICY_VIOLATION, "stream header too large")
-        mark = end
         state = _OPEN
         parser.StartNamespaceDeclHandler = None
         events.append(StreamOpened(tag, attrs, default_ns))
 
     def on_end(name: str) -> None:
-        nonlocal state, mark
+        nonlocal state
         if not stack:
             state = _CLOSED
             events.append(StreamClosed())
@@ -259,11 +264,11 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
         if len(elem) or elem.text is not None or not ends_empty_tag(rel):
             # The end tag's ">" is in this chunk (expat just read it) and "</name >" contains no
             # other ">"; its "<" may be in an earlier chunk.
-            index = base + chunk.find(b">", rel if rel > 0 else 0) + 1
+            gt = chunk.find(b">", rel if rel > 0 else 0)
+            index = base + (gt + 1 if gt >= 0 else len(chunk))
         size = index - start
         if size > max_size:
             _fail(_POLICY_VIOLATION, "element too large")
-        mark = index
         event = _new_received(ElementReceived)
         _set_element(event, elem)
         _set_size(event, size)
@@ -277,7 +282,6 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
         return rel == 1 and chunk[:1] == b">" and prev[-1:] == b"/"
 
     def on_text(data: str) -> None:
-        nonlocal mark
         if stack:
             elem = stack[-1]
             if len(elem):
@@ -287,11 +291,8 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
             else:
                 text = elem.text
                 elem.text = data if text is None else text + data
-        elif state == _OPEN:
-            if not data.isspace():
-                _fail(StreamErrorCondition.BAD_FORMAT, "text directly inside the stream")
-            # Buffered text is reported at the offset of what follows it.
-            mark = parser.CurrentByteIndex
+        elif state == _OPEN and not data.isspace():
+            _fail(StreamErrorCondition.BAD_FORMAT, "text directly inside the stream")
 
     def on_namespace(prefix: str | None, uri: str | None) -> None:
         nonlocal default_ns
@@ -311,21 +312,31 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
     def feed(data: bytes) -> list[Event]:
         nonlocal events, chunk, base, prev, prev2, head
         events = []
-        chunk = data
         if base < 4:
+            if base == 0:
+                # Whitespace before the XML declaration is not XML, but a keepalive sent just
+                # before a restarted stream's header is too innocent to kill the stream for.
+                data = data.lstrip(b" \t\r\n")
             head = (head + data[:4])[:4]
+        chunk = data
         parser.Parse(data, False)
         base += len(data)
         if data:
             prev2 = prev
             prev = data
+        # After Parse, expat's position is the first byte of the unfinished token it keeps for
+        # the next call (or the end of the data): the bytes after it are pending.
+        pending = base - parser.CurrentByteIndex if parser.CurrentByteIndex >= 0 else base
         if stack:
             # Inside a top-level element: it has ``base - start`` bytes so far and needs at least
             # one more.
             if base - start >= max_size:
                 _fail(_POLICY_VIOLATION, "element too large")
-        elif base - mark >= max_size and state != _CLOSED:
+        elif pending >= max_size and state != _CLOSED:
+            # An unfinished stream header or top-level start tag: one byte more at least.
             _fail(_POLICY_VIOLATION, "stream header or start tag too large")
+        if pending >= max_pending:
+            _fail(_POLICY_VIOLATION, "unfinished markup too large")
         if len(names) > _CACHE_LIMIT:
             names.clear()
         if interned is not None and len(interned) > _CACHE_LIMIT:
