@@ -108,10 +108,25 @@ class OneMechanism(aioxmpp.security_layer.SASLProvider):  # type: ignore[misc]
             return client_jid.localpart, self.password
 
         intf = aioxmpp.sasl.SASLXMPPInterface(xmlstream)
-        ok: bool = await self._execute(intf, mechanism_class(credentials), token)
-        if ok:
-            self.used = self.mechanism
-        return ok
+        if not await self._execute(intf, mechanism_class(credentials), token):
+            raise MechanismNotOffered(f"the server refused {self.mechanism}")
+        self.used = self.mechanism
+        return True
+
+
+class AnyMechanism(aioxmpp.security_layer.PasswordSASLProvider):  # type: ignore[misc]
+    """aioxmpp's own choice (the best SCRAM offered, then PLAIN), one attempt, no DNS fallback."""
+
+    def __init__(self, password: str) -> None:
+        async def provide(_jid: aioxmpp.JID, attempt: int) -> str | None:
+            return password if attempt == 0 else None
+
+        super().__init__(provide, max_auth_attempts=1)
+
+    async def execute(self, *args: Any) -> bool:
+        if not await super().execute(*args):
+            raise MechanismNotOffered("no SCRAM or PLAIN mechanism usable")
+        return True
 
 
 class ConnectFailed(RuntimeError):
@@ -155,28 +170,24 @@ def security_layer(
     password: str = PASSWORD,
     mechanism: str | None = None,
     cafile: Path | None = None,
+    sasl: Any = None,
 ) -> aioxmpp.security_layer.SecurityLayer:
-    """TLS required, verified against ``cafile`` (default: the server's certificate)."""
+    """TLS required, verified against ``cafile`` (default: the server's certificate).
+
+    SASL: ``sasl`` if given, else :class:`OneMechanism` for ``mechanism``, else
+    :class:`AnyMechanism`.
+    """
     anchor = server.cert_path if cafile is None else cafile
-    if mechanism is None:
-        sasl: Any = aioxmpp.security_layer.PasswordSASLProvider(
-            _password_once(password), max_auth_attempts=1
-        )
-    else:
+    if sasl is None and mechanism is not None:
         sasl = OneMechanism(mechanism, password)
+    elif sasl is None:
+        sasl = AnyMechanism(password)
     return aioxmpp.security_layer.SecurityLayer(
         aioxmpp.security_layer.default_ssl_context,
         lambda: TrustServerCertificate(anchor),
         True,  # tls_required: no plaintext fallback
         (sasl,),
     )
-
-
-def _password_once(password: str) -> Callable[[aioxmpp.JID, int], Any]:
-    async def provide(_jid: aioxmpp.JID, attempt: int) -> str | None:
-        return password if attempt == 0 else None
-
-    return provide
 
 
 def make_client(
@@ -188,6 +199,7 @@ def make_client(
     mechanism: str | None = None,
     resource: str | None = None,
     cafile: Path | None = None,
+    sasl: Any = None,
 ) -> aioxmpp.Client:
     connector: aioxmpp.connector.BaseConnector
     if direct_tls:
@@ -201,7 +213,7 @@ def make_client(
         local_jid = local_jid.replace(resource=resource)
     return aioxmpp.Client(
         local_jid,
-        security_layer(server, password, mechanism, cafile),
+        security_layer(server, password, mechanism, cafile, sasl),
         override_peer=[("127.0.0.1", port, connector)],
         negotiation_timeout=timedelta(seconds=TIMEOUT),
         max_initial_attempts=1,
@@ -415,13 +427,20 @@ async def connected(
     *,
     direct_tls: bool = False,
     mechanism: str | None = None,
+    sasl: Any = None,
     resource: str | None = None,
     presence: bool = True,
     priority: int = 0,
 ) -> AsyncIterator[Session]:
     """A logged-in session (initial presence sent and echoed, unless ``presence=False``)."""
     client = make_client(
-        server, jid, password, direct_tls=direct_tls, mechanism=mechanism, resource=resource
+        server,
+        jid,
+        password,
+        direct_tls=direct_tls,
+        mechanism=mechanism,
+        sasl=sasl,
+        resource=resource,
     )
     session = await start(client)
     try:

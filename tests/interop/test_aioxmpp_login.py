@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.interop.aiox import OneMechanism, connected, make_client, start
-from tests.server_fixtures import RunningServer
+from tests.server_fixtures import PASSWORD, RunningServer
 
 pytestmark = pytest.mark.asyncio
 
@@ -28,11 +28,10 @@ pytestmark = pytest.mark.asyncio
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"])
 async def test_login_with_each_mechanism(xmpp_server: RunningServer, mechanism: str) -> None:
     jid = await xmpp_server.add_user("romeo")
-    async with connected(xmpp_server, jid, mechanism=mechanism, presence=False) as romeo:
+    sasl = OneMechanism(mechanism, PASSWORD)
+    async with connected(xmpp_server, jid, sasl=sasl, presence=False) as romeo:
         assert romeo.jid.bare() == aioxmpp.JID.fromstr(jid)
         assert romeo.jid.resource
-        (sasl,) = romeo.client._security_layer.sasl_providers
-        assert isinstance(sasl, OneMechanism)
         assert sasl.used == mechanism
         assert {"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"} <= set(sasl.offered)
 

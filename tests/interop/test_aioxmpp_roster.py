@@ -7,6 +7,9 @@ stanzas the stream delivers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import aioxmpp
 import aioxmpp.roster
 import pytest
@@ -20,7 +23,7 @@ AVAILABLE = aioxmpp.PresenceType.AVAILABLE
 UNAVAILABLE = aioxmpp.PresenceType.UNAVAILABLE
 
 
-def _subscription(state: str) -> object:
+def _subscription(state: str) -> Callable[[Any], bool]:
     return lambda item: item.subscription == state
 
 

@@ -176,9 +176,13 @@ class RosterModule:
                 await self._update(dataclasses.replace(base, ask_out=True, listed=True))
         elif type_ == "subscribed":
             if item is not None and item.pending_in:
+                # approving puts the contact in the roster (RFC 6121 §3.1.5)
                 await self._update(
                     dataclasses.replace(
-                        item, subscription=_ADD_FROM[item.subscription], pending_in=False
+                        item,
+                        subscription=_ADD_FROM[item.subscription],
+                        pending_in=False,
+                        listed=True,
                     )
                 )
             elif not has_from(item):
@@ -281,6 +285,12 @@ class RosterModule:
                 )
             )
             router.deliver_presence_to_account(stanza, owner)
+            # the contact no longer sees the owner: it learns so (RFC 6121 §3.3.3)
+            for session in self.server.registry.resources(owner):
+                if session.available:
+                    router.deliver_presence_to_account(
+                        presence("unavailable", to=sender, from_=session.full), sender
+                    )
         elif type_ == "unsubscribed":
             if not (has_to(item) or item.ask_out):
                 return
