@@ -128,7 +128,11 @@ class App:
             elif port == 0:
                 continue  # 0 = this listener is off
             try:
-                listener = await start_c2s(server, s.bind_host, port, direct_tls=direct_tls)
+                # SO_REUSEPORT only for worker processes: a second server started by mistake
+                # must fail with "address in use", not silently share the port
+                listener = await start_c2s(
+                    server, s.bind_host, port, direct_tls=direct_tls, reuse_port=s.workers > 1
+                )
             except OSError as exc:
                 raise StartupError(
                     f"cannot listen on {s.bind_host}:{port} ({name}): {exc.strerror}"
@@ -153,8 +157,13 @@ class App:
             result = module.stop()
             if result is not None:
                 await result
-        await server.storage.close()
-        self.server = None
+        await self.release()
+
+    async def release(self) -> None:
+        """Close the database (its driver threads would keep the process alive)."""
+        server, self.server = self.server, None
+        if server is not None:
+            await server.storage.close()
 
 
 async def serve(settings: Settings) -> int:
@@ -168,8 +177,9 @@ async def serve(settings: Settings) -> int:
     await stop.wait()
     log.info("shutting down")
     try:
-        async with asyncio.timeout(settings.shutdown_timeout):
+        async with asyncio.timeout(settings.shutdown_timeout * 0.9):
             await app.stop()
     except TimeoutError:
         log.error("shutdown took longer than SHUTDOWN_TIMEOUT; exiting anyway")
+        await app.release()
     return 0

@@ -159,7 +159,14 @@ class Router:
             return
         if type_ in ("headline", "error"):
             return
-        if not await self.offline_store(stanza, bare):
+        try:
+            stored = await self.offline_store(stanza, bare)
+        except Exception:
+            # never lost silently: the sender learns it did not get through and may retry
+            log.exception("offline storage failed for %s", bare)
+            self._reply_error(stanza, StanzaErrorCondition.RESOURCE_CONSTRAINT, origin)
+            return
+        if not stored:
             self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
 
     # -- presence ------------------------------------------------------------------------

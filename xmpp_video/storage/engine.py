@@ -25,6 +25,8 @@ POSTGRES_POOL_SIZE = 10
 POSTGRES_MAX_OVERFLOW = 20
 POSTGRES_POOL_RECYCLE_S = 1800
 
+SQLITE_POOL_TIMEOUT_S = 60
+
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -40,7 +42,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_async_engine(parsed, echo=echo)
+        # SQLite has one writer at a time: one pooled connection makes writers queue here, in
+        # asyncio, instead of spinning in SQLite's busy handler and failing with "locked".
+        engine = _create_async_engine(
+            parsed, echo=echo, pool_size=1, max_overflow=0, pool_timeout=SQLITE_POOL_TIMEOUT_S
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     if driver == "postgresql+asyncpg":

@@ -9,8 +9,8 @@ Contract for the connection code (one ``StreamParser`` per connection):
   - ``ElementReceived``: a complete stanza or nonza, ``size`` bytes on the wire. If it makes the
     stream restart (``<proceed/>`` sent after ``<starttls/>``, ``<success/>`` after SASL), call
     ``parser.reset()`` before feeding the bytes of the new stream, and discard the events that
-    followed it in the same list (data sent before the peer could see our answer: RFC 6120
-    §5.3.3, §6.4.6 forbid it; for STARTTLS it is a plaintext injection, close the connection).
+    followed it in the same list (data sent before the peer could see our answer, which RFC 6120
+    §5.4 and §6.4 forbid; for STARTTLS it is a plaintext injection: close the connection).
   - ``StreamClosed``: the peer closed its stream; send ``STREAM_CLOSE`` (if not sent yet) and close.
 
 - ``XmlStreamError`` from ``feed()``: send ``stream_error(exc.condition, exc.text)`` and
@@ -21,7 +21,9 @@ Contract for the connection code (one ``StreamParser`` per connection):
   when opening, ``stream_error()`` and ``STREAM_CLOSE`` when closing.
 
 Byte and depth limits (``max_element_size``, ``max_depth``) are constructor arguments; take them
-from the typed settings. The caller bounds the size of each ``data`` (its read size).
+from the typed settings. The caller bounds the size of each ``data`` (its read size): an
+unfinished element is measured at the end of each ``feed()``, so one huge ``data`` is parsed
+whole first.
 """
 
 from xmpp_video.xml.errors import XmlStreamError

@@ -23,6 +23,10 @@ Limits and restrictions enforced here (each raises ``XmlStreamError`` with the c
   attribute value one byte per segment would cost minutes of CPU (quadratic). No real XMPP start
   tag comes near 16 KiB; text is not concerned (expat hands it over as it arrives).
 
+Whitespace between top-level elements (keepalives) is skipped, and so is whitespace before a
+document's first byte (strictly not XML, but a keepalive sent just before a restarted stream's
+header should not kill the stream).
+
 Sizes: ``ElementReceived.size`` is the number of bytes from the ``<`` of the element's start tag
 to the ``>`` of its end tag (or of its empty-element tag), inclusive.
 """

@@ -2,9 +2,11 @@
 
 ``serialize()`` writes an element as it appears inside a stream whose default namespace is
 ``default_ns``: namespaces in the default-namespace style (``<query xmlns='jabber:iq:roster'>``),
-``xml:lang`` for the XML namespace, generated ``nsN`` prefixes for other namespaced attributes,
-and the ``stream:`` prefix (declared by ``stream_header()``) for elements in the streams namespace,
-as every XMPP client expects ``<stream:features>``. Quotes are always single quotes.
+``xml:lang`` for the XML namespace, generated ``nsN`` prefixes for other namespaced attributes.
+A top-level element in the streams namespace gets the ``stream:`` prefix that ``stream_header()``
+declares, as clients expect ``<stream:features>``; deeper ones get ``xmlns=`` like any other, so
+that a stanza serialized for storage (``default_ns=""``) parses on its own. Quotes are always
+single quotes.
 
 Text and attribute values must consist of XML characters (no NUL or other C0 controls except tab,
 line feed and carriage return, no lone surrogates): elements from ``StreamParser`` always do, code
@@ -22,7 +24,7 @@ __all__ = ["STREAM_CLOSE", "serialize", "stream_error", "stream_header"]
 STREAM_CLOSE: Final = b"</stream:stream>"
 
 _XML_NS: Final = ns.XML
-_STREAM_NS: Final = ns.STREAM
+_STREAM_CLARK: Final = "{" + ns.STREAM + "}"
 _CACHE_LIMIT: Final = 4096
 
 # (tag, default namespace in scope) -> (start of the start tag, end tag, namespace for children)
@@ -70,8 +72,6 @@ def _tag_parts(tag: str, default_ns: str) -> tuple[str, str, str]:
         uri, local = "", tag
     if uri == default_ns:
         parts = ("<" + local, "</" + local + ">", default_ns)
-    elif uri == _STREAM_NS:
-        parts = ("<stream:" + local, "</stream:" + local + ">", default_ns)
     else:
         parts = (f"<{local} xmlns='{_escape_attr(uri)}'", "</" + local + ">", uri)
     if len(_tags) >= _CACHE_LIMIT:
@@ -100,8 +100,11 @@ def _write_attrs(out: list[str], attrib: dict[str, str]) -> None:
         out.append(f" {prefix}:{local}='{_escape_attr(value)}'")
 
 
-def _write(out: list[str], elem: Element, default_ns: str) -> None:
-    parts = _tags.get((elem.tag, default_ns)) or _tag_parts(elem.tag, default_ns)
+def _write(
+    out: list[str], elem: Element, default_ns: str, parts: tuple[str, str, str] | None = None
+) -> None:
+    if parts is None:
+        parts = _tags.get((elem.tag, default_ns)) or _tag_parts(elem.tag, default_ns)
     out.append(parts[0])
     if elem.attrib:
         _write_attrs(out, elem.attrib)
@@ -129,7 +132,14 @@ def serialize(element: Element, *, default_ns: str = ns.CLIENT) -> bytes:
     """UTF-8 bytes of ``element`` (without its tail) inside a stream whose default namespace is
     ``default_ns``. Send them as they are; the element is not modified."""
     out: list[str] = []
-    _write(out, element, default_ns)
+    tag = element.tag
+    if tag.startswith(_STREAM_CLARK):
+        local = tag[len(_STREAM_CLARK) :]
+        _write(
+            out, element, default_ns, ("<stream:" + local, "</stream:" + local + ">", default_ns)
+        )
+    else:
+        _write(out, element, default_ns)
     return "".join(out).encode()
 
 
@@ -145,7 +155,7 @@ def stream_header(
     """The XML declaration and ``<stream:stream>`` start tag opening a stream (RFC 6120 §4.7)."""
     out = [
         f"<?xml version='1.0'?><stream:stream xmlns='{_escape_attr(default_ns)}'"
-        f" xmlns:stream='{_STREAM_NS}' from='{_escape_attr(from_)}'"
+        f" xmlns:stream='{ns.STREAM}' from='{_escape_attr(from_)}'"
     ]
     if id_ is not None:
         out.append(f" id='{_escape_attr(id_)}'")

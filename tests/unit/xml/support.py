@@ -1,6 +1,7 @@
 """Helpers shared by the XML stream tests."""
 
 from collections.abc import Iterable
+from itertools import pairwise
 from xml.etree.ElementTree import Element
 
 from xmpp_video.xml import ElementReceived, Event, StreamParser
@@ -29,7 +30,7 @@ def tree(element: Element) -> Tree:
 def pieces(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     """``data`` cut at the given offsets (any order, out of range ones clamped)."""
     points = sorted({min(max(cut, 0), len(data)) for cut in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_all(data: bytes, cuts: Iterable[int] = (), **limits: int) -> list[Event]:

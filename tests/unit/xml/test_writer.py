@@ -50,9 +50,18 @@ def test_stream_namespace_uses_the_stream_prefix() -> None:
     features = Element("{http://etherx.jabber.org/streams}features")
     SubElement(features, "{urn:ietf:params:xml:ns:xmpp-tls}starttls")
     SubElement(features, "{jabber:client}x")
+    SubElement(features, "{http://etherx.jabber.org/streams}nested")
     assert serialize(features) == (
         b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><x/>"
-        b"</stream:features>"
+        b"<nested xmlns='http://etherx.jabber.org/streams'/></stream:features>"
+    )
+
+
+def test_stream_namespace_below_the_top_is_self_contained() -> None:
+    message = Element("{jabber:client}message")
+    SubElement(message, "{http://etherx.jabber.org/streams}x")
+    assert serialize(message, default_ns="") == (
+        b"<message xmlns='jabber:client'><x xmlns='http://etherx.jabber.org/streams'/></message>"
     )
 
 
@@ -81,9 +90,10 @@ def test_escaping() -> None:
 def test_unicode() -> None:
     element = Element("{urn:\u00fc}\u00e9l\u00e9ment", {"n\u00e4me": "\u2603"})
     element.text = "\U0001f600"
-    assert serialize(element) == (
+    expected = (
         "<\u00e9l\u00e9ment xmlns='urn:\u00fc' n\u00e4me='\u2603'>\U0001f600</\u00e9l\u00e9ment>"
-    ).encode()
+    )
+    assert serialize(element) == expected.encode()
 
 
 def test_own_tail_is_not_written_and_element_is_unchanged() -> None:
