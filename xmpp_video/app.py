@@ -96,9 +96,10 @@ class App:
             tasks=TaskSet(),
             ssl_context=server_context(s, alpn=["xmpp-client"]),
         )
+        roster = RosterModule()
         self.modules = [
-            RosterModule(),
-            PresenceModule(),
+            roster,
+            PresenceModule(roster),
             OfflineModule(),
             DiscoModule(),
             PingModule(),

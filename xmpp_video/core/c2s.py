@@ -354,17 +354,10 @@ class C2SStream(Session):
         self._scram = None
         self.authenticated_as = jid
         self.channel.write(_sasl("success", final) if final else _sasl("success"))
-        if self.state is StreamState.NEGOTIATING:
-            self._move(StreamState.WAIT_RESTART)
-        else:
-            self._move(StreamState.WAIT_RESTART)
+        self._move(StreamState.WAIT_RESTART)
         self.parser.reset()
         self._queue.clear()
         self._move(StreamState.WAIT_HEADER)
-        self.server.tasks.spawn(
-            self.server.accounts.users.touch_last_login(username, self.server.domain),
-            name="last-login",
-        )
 
     def _fail(self, condition: str) -> None:
         self._scram = None

@@ -8,6 +8,7 @@ from xml.etree.ElementTree import Element
 
 from xmpp_video.jid import JID
 from xmpp_video.stanza.conditions import StreamErrorCondition
+from xmpp_video.storage.repositories import RosterItem
 
 
 class Session(ABC):
@@ -25,6 +26,9 @@ class Session(ABC):
         )
         self.interested: bool = False  # requested the roster: gets roster pushes
         self.directed_to: set[str] = set()  # JIDs we sent directed available presence to
+        # the account's roster by contact, loaded once per session by the roster module and
+        # kept current by it; None until first needed
+        self.roster: dict[str, RosterItem] | None = None
         self.connected_since: float = time.time()
         self.closed: bool = False
 

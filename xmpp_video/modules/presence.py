@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element
 from xmpp_video.core.events import InitialPresence, PresenceFromClient, SessionClosed
 from xmpp_video.core.server import Server
 from xmpp_video.core.session import Session
-from xmpp_video.modules.roster import has_from, has_to
+from xmpp_video.modules.roster import RosterModule, has_from, has_to
 from xmpp_video.stanza.builders import presence
 
 PRIORITY = "{jabber:client}priority"
@@ -30,6 +30,9 @@ def _priority(stanza: Element) -> int:
 
 class PresenceModule:
     name = "presence"
+
+    def __init__(self, roster: RosterModule) -> None:
+        self.roster = roster
 
     def setup(self, server: Server) -> None:
         self.server = server
@@ -58,7 +61,7 @@ class PresenceModule:
     async def broadcast(self, session: Session, stanza: Element) -> None:
         router = self.server.router
         stanza.attrib.pop("to", None)
-        for item in await self.server.storage.roster.get_roster(session.bare):
+        for item in (await self.roster.roster_of(session)).values():
             if has_from(item):
                 router.deliver_presence_to_account(stanza, item.contact)
         for own in self.server.registry.resources(session.bare):
@@ -66,7 +69,7 @@ class PresenceModule:
                 own.deliver(stanza)
 
     async def probe_contacts(self, session: Session) -> None:
-        for item in await self.server.storage.roster.get_roster(session.bare):
+        for item in (await self.roster.roster_of(session)).values():
             if has_to(item):
                 for contact in self.server.registry.resources(item.contact):
                     if contact.presence is not None:

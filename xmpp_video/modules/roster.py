@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element, SubElement
 from xmpp_video.core.events import InitialPresence, PresenceFromClient, PresenceToAccount
 from xmpp_video.core.iq import IqRequest, IqTarget
 from xmpp_video.core.server import Server
+from xmpp_video.core.session import Session
 from xmpp_video.jid import JID, InvalidJID
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.builders import iq, presence
@@ -83,7 +84,11 @@ class RosterModule:
         if request.origin is not None:
             request.origin.interested = True
         query = Element(QUERY)
-        for item in await self.roster.get_roster(str(request.to)):
+        if request.origin is not None:
+            items = list((await self.roster_of(request.origin)).values())
+        else:
+            items = await self.roster.get_roster(str(request.to))
+        for item in sorted(items, key=lambda i: i.contact):
             if item.listed:
                 query.append(item_element(item))
         return query
@@ -105,7 +110,7 @@ class RosterModule:
         contact_s = str(contact)
         if contact_s == owner:
             raise StanzaError(StanzaErrorCondition.NOT_ALLOWED, "cannot add yourself")
-        current = await self.roster.get_item(owner, contact_s)
+        current = await self.item(owner, contact_s)
         if el.get("subscription") == "remove":
             await self.remove(owner, contact_s, current)
             return
@@ -120,18 +125,46 @@ class RosterModule:
         item = dataclasses.replace(
             base, name=el.get("name") or None, groups=tuple(groups), listed=True
         )
-        await self.roster.upsert(item)
+        await self.save(item)
         self.push(item)
 
     async def remove(self, owner: str, contact: str, current: RosterItem | None) -> None:
         if current is None or not current.listed:
             raise StanzaError(StanzaErrorCondition.ITEM_NOT_FOUND)
-        await self.roster.remove(owner, contact)
+        await self.delete(owner, contact)
         self.push(current, remove=True)
         if has_to(current) or current.ask_out:
             await self.inbound_stanza(presence("unsubscribe", to=contact, from_=owner), contact)
         if has_from(current) or current.pending_in:
             await self.inbound_stanza(presence("unsubscribed", to=contact, from_=owner), contact)
+
+    # -- the roster as sessions see it: one load per session, then kept in memory --------
+
+    async def roster_of(self, session: Session) -> dict[str, RosterItem]:
+        """The session's account roster (all rows, listed or not), loaded once."""
+        if session.roster is None:
+            items = await self.roster.get_roster(session.bare)
+            if session.roster is None:
+                session.roster = {item.contact: item for item in items}
+        return session.roster
+
+    async def item(self, owner: str, contact: str) -> RosterItem | None:
+        for session in self.server.registry.resources(owner):
+            if session.roster is not None:
+                return session.roster.get(contact)
+        return await self.roster.get_item(owner, contact)
+
+    async def save(self, item: RosterItem) -> None:
+        await self.roster.upsert(item)
+        for session in self.server.registry.resources(item.owner):
+            if session.roster is not None:
+                session.roster[item.contact] = item
+
+    async def delete(self, owner: str, contact: str) -> None:
+        await self.roster.remove(owner, contact)
+        for session in self.server.registry.resources(owner):
+            if session.roster is not None:
+                session.roster.pop(contact, None)
 
     def push(self, item: RosterItem, *, remove: bool = False) -> None:
         for session in self.server.registry.resources(item.owner):
@@ -149,7 +182,7 @@ class RosterModule:
                 )
 
     async def _update(self, item: RosterItem) -> None:
-        await self.roster.upsert(item)
+        await self.save(item)
         if item.listed:
             self.push(item)
 
@@ -167,7 +200,7 @@ class RosterModule:
         owner, contact_s = event.session.bare, str(contact)
         if contact_s == owner:
             return
-        item = await self.roster.get_item(owner, contact_s)
+        item = await self.item(owner, contact_s)
         out = presence(type_, to=contact_s, from_=owner)
         if type_ == "subscribe":
             out.extend(list(stanza))
@@ -187,7 +220,7 @@ class RosterModule:
                 )
             elif not has_from(item):
                 base = item or RosterItem(owner=owner, contact=contact_s, listed=False)
-                await self.roster.upsert(dataclasses.replace(base, approved=True))
+                await self.save(dataclasses.replace(base, approved=True))
                 return  # pre-approval (RFC 6121 §3.4): nothing is sent
             else:
                 return
@@ -238,7 +271,7 @@ class RosterModule:
             sender = str(JID.parse(stanza.get("from", "")).bare)
         except InvalidJID:
             return
-        item = await self.roster.get_item(owner, sender)
+        item = await self.item(owner, sender)
         router = self.server.router
         if type_ == "probe":
             if has_from(item):
@@ -263,7 +296,7 @@ class RosterModule:
                 self._send_presence_of(owner, to=sender)
                 return
             base = item or RosterItem(owner=owner, contact=sender, listed=False)
-            await self.roster.upsert(dataclasses.replace(base, pending_in=True))
+            await self.save(dataclasses.replace(base, pending_in=True))
             router.deliver_presence_to_account(stanza, owner)
             return
         if item is None:
@@ -305,7 +338,7 @@ class RosterModule:
 
     async def redeliver_requests(self, event: InitialPresence) -> None:
         """Pending subscription requests, again, to a resource that just came online."""
-        for item in await self.roster.get_roster(event.session.bare):
+        for item in list((await self.roster_of(event.session)).values()):
             if item.pending_in:
                 event.session.deliver(
                     presence("subscribe", to=event.session.bare, from_=item.contact)

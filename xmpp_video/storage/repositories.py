@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -143,6 +143,12 @@ class UserRepository(Protocol):
         user."""
         ...
 
+    async def touch_last_logins(
+        self, usernames: Sequence[str], domain: str, when: dt.datetime
+    ) -> None:
+        """``touch_last_login`` for many users of one domain in one statement."""
+        ...
+
     async def last_login(self, username: str, domain: str) -> dt.datetime | None:
         """When the user last logged in (UTC); None if never, or no such user."""
         ...
@@ -198,6 +204,12 @@ class SessionRepository(Protocol):
 
     async def remove(self, bare_jid: str, resource: str) -> bool:
         """Returns False when there was no such row."""
+        ...
+
+    async def apply(self, adds: Sequence[SessionRow], removes: Sequence[tuple[str, str]]) -> None:
+        """In one transaction: delete the (bare JID, resource) rows of ``removes`` and of
+        ``adds``, then insert ``adds`` (a batch of bindings and unbindings, already coalesced
+        per full JID by the caller)."""
         ...
 
     async def remove_node(self, node_id: str) -> int:

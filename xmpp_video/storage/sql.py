@@ -35,6 +35,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -215,6 +216,21 @@ class SqlUserRepository:
         async with self._sessions.begin() as session:
             await session.execute(stmt)
 
+    async def touch_last_logins(
+        self, usernames: Sequence[str], domain: str, when: dt.datetime
+    ) -> None:
+        if when.utcoffset() is None:
+            raise ValueError("touch_last_logins needs a timezone-aware datetime")
+        if not usernames:
+            return
+        stmt = (
+            update(User)
+            .where(User.username.in_(list(usernames)), User.domain == domain)
+            .values(last_login=when)
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
+
     async def last_login(self, username: str, domain: str) -> dt.datetime | None:
         stmt = select(User.last_login).where(*self._where(username, domain))
         async with self._sessions() as session:
@@ -365,6 +381,29 @@ class SqlSessionRepository:
         async with self._sessions.begin() as session:
             result = await session.execute(stmt)
         return _rowcount(result) > 0
+
+    async def apply(self, adds: Sequence[SessionRow], removes: Sequence[tuple[str, str]]) -> None:
+        keys = [*removes, *((row.bare_jid, row.resource) for row in adds)]
+        values = [
+            {
+                "bare_jid": row.bare_jid,
+                "resource": row.resource,
+                "node_id": row.node_id,
+                "transport": Transport(row.transport).value,
+                "connected_since": row.connected_since,
+                "priority": row.priority,
+            }
+            for row in adds
+        ]
+        async with self._sessions.begin() as session:
+            if keys:
+                await session.execute(
+                    delete(UserSessionRow).where(
+                        tuple_(UserSessionRow.bare_jid, UserSessionRow.resource).in_(keys)
+                    )
+                )
+            if values:
+                await session.execute(insert(UserSessionRow), values)
 
     async def remove_node(self, node_id: str) -> int:
         stmt = delete(UserSessionRow).where(UserSessionRow.node_id == node_id)
