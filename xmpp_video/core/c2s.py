@@ -105,6 +105,7 @@ class C2SStream(Session):
         )
         self.state = StreamState.WAIT_HEADER
         self.stream_id = ""
+        self._header_sent = False  # our header for the current XML document is out
         self.authenticated_as: JID | None = None
         self._scram: ScramServer | None = None
         self._sasl_failures = 0
@@ -173,11 +174,11 @@ class C2SStream(Session):
     # -- stream header -------------------------------------------------------------------
 
     def _stream_opened(self, event: StreamOpened) -> None:
-        self.stream_id = secrets.token_hex(8)
         if self.state is not StreamState.WAIT_HEADER:
             self.close(StreamErrorCondition.POLICY_VIOLATION, "unexpected stream header")
             return
-        self.channel.write(stream_header(from_=self.server.domain, id_=self.stream_id))
+        self.stream_id = secrets.token_hex(8)
+        self._write_header()
         to = event.attrs.get("to")
         if event.tag != STREAM_TAG:
             self.close(StreamErrorCondition.INVALID_NAMESPACE)
@@ -207,6 +208,16 @@ class C2SStream(Session):
                 )
             )
         )
+
+    def _write_header(self) -> None:
+        self.channel.write(stream_header(from_=self.server.domain, id_=self.stream_id))
+        self._header_sent = True
+
+    def _restart(self) -> None:
+        """A new XML document follows (after TLS or SASL success, RFC 6120 §4.3.3)."""
+        self.parser.reset()
+        self._queue.clear()
+        self._header_sent = False
 
     @property
     def _tls_required(self) -> bool:
@@ -264,7 +275,9 @@ class C2SStream(Session):
             log.info("stream %s: TLS handshake failed: %s", self.stream_id, exc)
             self.abort()
             return
-        self.parser.reset()
+        if self.state is StreamState.CLOSED:
+            return  # closed (timeout, shutdown) during the handshake
+        self._restart()
         self._move(StreamState.WAIT_HEADER)
 
     # -- SASL ----------------------------------------------------------------------------
@@ -305,7 +318,10 @@ class C2SStream(Session):
         except InvalidJID:
             self._fail("not-authorized")
             return
-        if not await self.server.accounts.check_password(username, password):
+        ok = await self.server.accounts.check_password(username, password)
+        if self.state is StreamState.CLOSED:
+            return  # closed (timeout, disconnect) while the password was checked
+        if not ok:
             self._fail("not-authorized")
             return
         self._succeed(username, authzid, b"")
@@ -355,8 +371,7 @@ class C2SStream(Session):
         self.authenticated_as = jid
         self.channel.write(_sasl("success", final) if final else _sasl("success"))
         self._move(StreamState.WAIT_RESTART)
-        self.parser.reset()
-        self._queue.clear()
+        self._restart()
         self._move(StreamState.WAIT_HEADER)
 
     def _fail(self, condition: str) -> None:
@@ -391,7 +406,10 @@ class C2SStream(Session):
         registry = self.server.registry
         while registry.has_resource(self.authenticated_as_str, str(jid.resource)):
             # RFC 6120 §7.7.2.2: on conflict, the server picks a resource for the client
-            jid = self.authenticated_as.with_resource(f"{requested}.{secrets.token_hex(3)}")
+            try:
+                jid = self.authenticated_as.with_resource(f"{requested}.{secrets.token_hex(3)}")
+            except InvalidJID:  # the requested one was already as long as a resource may be
+                jid = self.authenticated_as.with_resource(secrets.token_hex(6))
         self.bind(jid)
         registry.add(self)
         self._move(StreamState.BOUND)
@@ -445,8 +463,10 @@ class C2SStream(Session):
         """Send the stream error (if any) and the closing tag, then close the transport."""
         if self.state is StreamState.CLOSED:
             return
-        if self.state is StreamState.WAIT_HEADER and condition is not None and not self.stream_id:
-            self.channel.write(stream_header(from_=self.server.domain, id_=secrets.token_hex(8)))
+        if not self._header_sent:
+            # the peer waits for our header of this document before it can read anything
+            self.stream_id = self.stream_id or secrets.token_hex(8)
+            self._write_header()
         if condition is not None:
             log.info("stream %s: closing with %s %s", self.stream_id, condition, text)
             self.channel.write(stream_error(condition, text))

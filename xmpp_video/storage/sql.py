@@ -29,6 +29,7 @@ from sqlalchemy import (
     CursorResult,
     Integer,
     Result,
+    Row,
     String,
     delete,
     func,
@@ -133,6 +134,8 @@ class SqlUserRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        # hot-path statements run on a Core connection: no ORM session machinery per query
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     def _where(self, username: str, domain: str) -> tuple[ColumnElement[bool], ...]:
         return (User.username == username, User.domain == domain)
@@ -151,8 +154,8 @@ class SqlUserRepository:
     async def get_scram(self, username: str, domain: str, hash_name: str) -> StoredScram | None:
         prefix = _SCRAM_PREFIX[_scram_hash(hash_name)]
         columns = [getattr(User, prefix + field) for field in _SCRAM_FIELDS]
-        async with self._sessions() as session:
-            row = await session.execute(select(*columns).where(*self._where(username, domain)))
+        async with self._engine.connect() as connection:
+            row = await connection.execute(select(*columns).where(*self._where(username, domain)))
             found = row.one_or_none()
         if found is None or any(value is None for value in found):
             return None
@@ -193,8 +196,8 @@ class SqlUserRepository:
 
     async def exists(self, username: str, domain: str) -> bool:
         stmt = select(User.id).where(*self._where(username, domain)).limit(1)
-        async with self._sessions() as session:
-            return (await session.execute(stmt)).first() is not None
+        async with self._engine.connect() as connection:
+            return (await connection.execute(stmt)).first() is not None
 
     async def count(self, domain: str | None = None) -> int:
         stmt = select(func.count()).select_from(User)
@@ -237,7 +240,7 @@ class SqlUserRepository:
             return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def _roster_item(row: RosterItemRow) -> RosterItem:
+def _roster_item(row: RosterItemRow | Row[Any]) -> RosterItem:
     return RosterItem(
         owner=row.owner,
         contact=row.contact,
@@ -256,11 +259,13 @@ class SqlRosterRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        # hot-path statements run on a Core connection: no ORM session machinery per query
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def get_roster(self, owner: str) -> list[RosterItem]:
-        stmt = select(RosterItemRow).where(RosterItemRow.owner == owner)
-        async with self._sessions() as session:
-            rows = (await session.scalars(stmt)).all()
+        stmt = select(RosterItemRow.__table__).where(RosterItemRow.owner == owner)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(stmt)).all()
         return sorted((_roster_item(row) for row in rows), key=lambda item: item.contact)
 
     async def get_item(self, owner: str, contact: str) -> RosterItem | None:
@@ -300,6 +305,8 @@ class SqlOfflineRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        # hot-path statements run on a Core connection: no ORM session machinery per query
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def store(self, owner: str, stanza_xml: str, *, limit: int) -> bool:
         stored = (
@@ -329,6 +336,10 @@ class SqlOfflineRepository:
         return _rowcount(result) == 1
 
     async def pop_all(self, owner: str) -> list[str]:
+        probe = select(OfflineMessage.id).where(OfflineMessage.owner == owner).limit(1)
+        async with self._engine.connect() as connection:
+            if (await connection.execute(probe)).first() is None:
+                return []  # the usual case: a read, no write transaction
         stmt = (
             delete(OfflineMessage)
             .where(OfflineMessage.owner == owner)
@@ -361,6 +372,8 @@ class SqlSessionRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        # hot-path statements run on a Core connection: no ORM session machinery per query
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def add(self, row: SessionRow) -> None:
         values = {

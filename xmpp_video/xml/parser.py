@@ -107,6 +107,9 @@ _START_TAG: Final = re.compile(rb"<[^'\">]*(?:(?:'[^']*'|\"[^\"]*\")[^'\">]*)*>"
 # Longest unfinished markup token allowed to wait for more data (see the module docstring).
 _MAX_PENDING_TOKEN: Final = 16384
 
+# expat's character data buffer (buffer_text), allocated per parser.
+_TEXT_BUFFER_SIZE = 65536
+
 # Caches of name conversions, cleared when they reach this many entries (names are chosen by the
 # peer: an unbounded cache would be a memory leak it controls).
 _CACHE_LIMIT: Final = 4096
@@ -192,7 +195,7 @@ def _new_document(max_size: int, max_depth: int) -> tuple[_Feed, _Translate]:
         # delivered as soon as its last byte is in.
         set_reparse_deferral(False)
     parser.buffer_text = True
-    parser.buffer_size = 65536
+    parser.buffer_size = _TEXT_BUFFER_SIZE
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     interned = parser.intern
 
