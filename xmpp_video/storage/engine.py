@@ -45,7 +45,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # SQLite has one writer at a time: one pooled connection makes writers queue here, in
         # asyncio, instead of spinning in SQLite's busy handler and failing with "locked".
         engine = _create_async_engine(
-            parsed, echo=echo, hide_parameters=True, pool_size=1, max_overflow=0, pool_timeout=SQLITE_POOL_TIMEOUT_S
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=SQLITE_POOL_TIMEOUT_S,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
