@@ -20,12 +20,11 @@
 
 Needs: apt-get install -y prosody (0.12), openssl.
 """
+
 import argparse
-import base64
 import hashlib
 import hmac
 import os
-import secrets
 import shlex
 import signal
 import socket
@@ -109,7 +108,7 @@ def _encode_path_part(s):  # util.datamanager encode(): every %W byte -> %xx
     out = []
     for b in s.encode():
         c = chr(b)
-        out.append(c if c.isascii() and c.isalnum() else "%%%02x" % b)
+        out.append(c if c.isascii() and c.isalnum() else f"%{b:02x}")
     return "".join(out)
 
 
@@ -121,14 +120,16 @@ def _account_file(dir_, domain, user):
 def _write_account(args):
     dir_, domain, iterations, user, password = args
     salt, stored, server = _scram_record(password, iterations)
-    d, path = _account_file(dir_, domain, user)
-    body = ("return {\n"
-            f'\t["iteration_count"] = {iterations};\n'
-            f'\t["salt"] = {_lua_str(salt)};\n'
-            f'\t["server_key"] = {_lua_str(server)};\n'
-            f'\t["stored_key"] = {_lua_str(stored)};\n'
-            "};\n")
-    tmp = path + ".tmp%d" % os.getpid()
+    _d, path = _account_file(dir_, domain, user)
+    body = (
+        "return {\n"
+        f'\t["iteration_count"] = {iterations};\n'
+        f'\t["salt"] = {_lua_str(salt)};\n'
+        f'\t["server_key"] = {_lua_str(server)};\n'
+        f'\t["stored_key"] = {_lua_str(stored)};\n'
+        "};\n"
+    )
+    tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(body)
     os.rename(tmp, path)  # atomic, like Prosody's own writes
@@ -184,6 +185,11 @@ def _wait_port(port, timeout):
 
 
 def cmd_start(a):
+    try:
+        socket.create_connection(("127.0.0.1", a.port), timeout=1).close()
+        sys.exit(f"127.0.0.1:{a.port} is already in use; pick another --port")
+    except OSError:
+        pass
     if a.dir:
         os.makedirs(a.dir, exist_ok=True)
         dir_ = os.path.abspath(a.dir)
@@ -193,23 +199,60 @@ def cmd_start(a):
     os.makedirs(os.path.join(dir_, "data"), exist_ok=True)
     os.makedirs(os.path.join(dir_, "certs"), exist_ok=True)  # Prosody indexes DIR/certs
     cert, key = os.path.join(dir_, "cert.pem"), os.path.join(dir_, "key.pem")
-    newkey = ["-newkey", "rsa:2048"] if a.key_type == "rsa" else [
-        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30", *newkey,
-                    "-keyout", key, "-out", cert, "-subj", f"/CN={a.domain}",
-                    "-addext", f"subjectAltName=DNS:{a.domain}"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    newkey = (
+        ["-newkey", "rsa:2048"]
+        if a.key_type == "rsa"
+        else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            *newkey,
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-subj",
+            f"/CN={a.domain}",
+            "-addext",
+            f"subjectAltName=DNS:{a.domain}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     cfg = os.path.join(dir_, "prosody.cfg.lua")
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(dir=dir_, port=a.port, domain=a.domain,
-                              iterations=a.iterations, loglevel=a.log_level,
-                              gc=GC[a.gc]))
+        f.write(
+            CONFIG.format(
+                dir=dir_,
+                port=a.port,
+                domain=a.domain,
+                iterations=a.iterations,
+                loglevel=a.log_level,
+                gc=GC[a.gc],
+            )
+        )
     log = open(os.path.join(dir_, "stdout.log"), "ab")
-    p = subprocess.Popen(["prosody", "--config", cfg, "-F"], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, start_new_session=True, cwd=dir_)
+    p = subprocess.Popen(
+        ["prosody", "--config", cfg, "-F"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        cwd=dir_,
+    )
     if not _wait_port(a.port, 20) or p.poll() is not None:
-        print(f"prosody failed to listen on 127.0.0.1:{a.port}; see {dir_}/prosody.log "
-              f"and {dir_}/stdout.log", file=sys.stderr)
+        print(
+            f"prosody failed to listen on 127.0.0.1:{a.port}; see {dir_}/prosody.log "
+            f"and {dir_}/stdout.log",
+            file=sys.stderr,
+        )
         if p.poll() is None:
             os.kill(p.pid, signal.SIGTERM)
         sys.exit(1)
@@ -223,9 +266,18 @@ def cmd_start(a):
     with open(os.path.join(dir_, "stop.sh"), "w") as f:
         f.write(f"#!/bin/sh\n# stops only the Prosody started for {dir_}\nexec {stop}\n")
     os.chmod(os.path.join(dir_, "stop.sh"), 0o755)
-    env = {"PID": str(p.pid), "DIR": dir_, "PORT": str(a.port), "DOMAIN": a.domain,
-           "ITERATIONS": str(a.iterations), "CONFIG": cfg, "REGISTER_CMD": register,
-           "ADD_USER_CMD": fast_one, "BULK_CMD": bulk, "STOP_CMD": f"{dir_}/stop.sh"}
+    env = {
+        "PID": str(p.pid),
+        "DIR": dir_,
+        "PORT": str(a.port),
+        "DOMAIN": a.domain,
+        "ITERATIONS": str(a.iterations),
+        "CONFIG": cfg,
+        "REGISTER_CMD": register,
+        "ADD_USER_CMD": fast_one,
+        "BULK_CMD": bulk,
+        "STOP_CMD": f"{dir_}/stop.sh",
+    }
     with open(os.path.join(dir_, "env.sh"), "w") as f:
         for k, v in env.items():
             f.write(f"{k}={shlex.quote(v)}\n")
@@ -249,7 +301,10 @@ def cmd_stop(a):
         return
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
-        if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z":
+        if (
+            not os.path.exists(f"/proc/{pid}")
+            or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+        ):
             print(f"stopped prosody pid {pid}")
             return
         time.sleep(0.1)
@@ -258,18 +313,33 @@ def cmd_stop(a):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("start")
     s.add_argument("--dir")
     s.add_argument("--port", type=int, default=15222)
     s.add_argument("--domain", default="localhost")
-    s.add_argument("--iterations", type=int, default=10000,
-                   help="SCRAM iteration count for new accounts (Prosody 0.12 default 10000)")
-    s.add_argument("--key-type", choices=["rsa", "ec"], default="rsa",
-                   help="certificate key: rsa (2048) or ec (P-256); TLS handshake cost depends on it")
-    s.add_argument("--gc", choices=sorted(GC), default="default",
-                   help="Lua GC mode: Prosody's default (incremental) or generational (less CPU)")
+    s.add_argument(
+        "--iterations",
+        type=int,
+        default=10000,
+        help="SCRAM iteration count for new accounts (Prosody 0.12 default 10000)",
+    )
+    s.add_argument(
+        "--key-type",
+        choices=["rsa", "ec"],
+        default="ec",
+        help="certificate key: ec (P-256, what xmpp-video generates) or rsa (2048); "
+        "the TLS handshake cost depends on it",
+    )
+    s.add_argument(
+        "--gc",
+        choices=sorted(GC),
+        default="default",
+        help="Lua GC mode: Prosody's default (incremental) or generational (less CPU)",
+    )
     s.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
     s.set_defaults(fn=cmd_start)
     s = sub.add_parser("add-users")

@@ -71,13 +71,24 @@ async def run(messages: int, profile: bool) -> None:
 
     router = Router("localhost", registry, iq, hooks, exists)
     server = Server(
-        settings=settings, node_id="bench", storage=cast(Any, None), accounts=cast(Any, None),
-        hooks=hooks, iq=iq, registry=registry, router=router, tasks=TaskSet(), ssl_context=None,
+        settings=settings,
+        node_id="bench",
+        storage=cast(Any, None),
+        accounts=cast(Any, None),
+        hooks=hooks,
+        iq=iq,
+        registry=registry,
+        router=router,
+        tasks=TaskSet(),
+        ssl_context=None,
     )
     sender, _ = bound_stream(server, "romeo@localhost/a")
     _, receiver = bound_stream(server, "juliet@localhost/b")
-    stanza = (b"<message to='juliet@localhost/b' type='chat' id='m1'><body>"
-              + b"x" * 64 + b"</body></message>")
+    stanza = (
+        b"<message to='juliet@localhost/b' type='chat' id='m1'><body>"
+        + b"x" * 64
+        + b"</body></message>"
+    )
     chunk = stanza * 50
     rounds = messages // 50
     profiler = cProfile.Profile() if profile else None
@@ -90,8 +101,10 @@ async def run(messages: int, profile: bool) -> None:
     if profiler:
         profiler.disable()
     assert receiver.written == rounds * 50, receiver.written
-    print(f"{rounds * 50} messages in {cpu:.2f} CPU-s: {rounds * 50 / cpu:,.0f} messages per "
-          f"CPU-second, {cpu / (rounds * 50) * 1e6:.1f} µs each")
+    print(
+        f"{rounds * 50} messages in {cpu:.2f} CPU-s: {rounds * 50 / cpu:,.0f} messages per "
+        f"CPU-second, {cpu / (rounds * 50) * 1e6:.1f} µs each"
+    )
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 

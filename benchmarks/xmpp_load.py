@@ -27,10 +27,12 @@ account, --create-parallel at a time), or --create-accounts-bulk 'CMD {file}'
 (one run; FILE has "localpart password" lines), or not at all with
 --accounts-exist.
 """
+
 import argparse
 import asyncio
 import base64
 import collections
+import contextlib
 import gc
 import hashlib
 import hmac
@@ -120,10 +122,8 @@ class ServerProc:
             return None
         n = 0
         for p in self._pids():
-            try:
+            with contextlib.suppress(OSError):
                 n += len(os.listdir(f"/proc/{p}/fd"))
-            except OSError:
-                pass
         return n
 
     async def settle(self, max_wait=10.0, idle_frac=0.03):
@@ -168,13 +168,17 @@ class Meter:
         dg = my_cpu() - self.g
         dm = machine_busy() - self.m
         other = dm - dg - (ds or 0)
-        self.result = {"dt": dt, "server_cpu": ds, "gen_cpu": dg,
-                       "other_pct": max(0.0, 100 * other / dt) if dt else 0.0}
+        self.result = {
+            "dt": dt,
+            "server_cpu": ds,
+            "gen_cpu": dg,
+            "other_pct": max(0.0, 100 * other / dt) if dt else 0.0,
+        }
         return self.result
 
     def report(self):
         o = self.result["other_pct"]
-        warn = "  <-- WARNING: other processes competed for the 2 cores" if o > 15 else ""
+        warn = "  <-- WARNING: other processes competed for the 2 cores" if o > 20 else ""
         return f"other processes on the machine: {o:.0f}% of a core{warn}"
 
 
@@ -198,8 +202,10 @@ async def wait_quiet(cfg, srv, label):
         else:
             good = 0
             if not waited:
-                log(f"  [{label}] other processes use {o:.0f}% of a core; waiting up to "
-                    f"{cfg.quiet_wait:.0f}s for < {cfg.quiet_threshold:.0f}%")
+                log(
+                    f"  [{label}] other processes use {o:.0f}% of a core; waiting up to "
+                    f"{cfg.quiet_wait:.0f}s for < {cfg.quiet_threshold:.0f}%"
+                )
                 waited = True
     log(f"  [{label}] machine still busy after {cfg.quiet_wait:.0f}s; measuring anyway")
 
@@ -216,7 +222,7 @@ def my_rss_kb():
 # XML: incremental expat, tiny element objects
 # --------------------------------------------------------------------------
 class Elem:
-    __slots__ = ("tag", "attrs", "children", "text")
+    __slots__ = ("attrs", "children", "tag", "text")
 
     def __init__(self, tag, attrs):
         self.tag = tag.rsplit(":", 1)[-1]  # local name; prefixes only on stream:*
@@ -271,8 +277,8 @@ class Conn(asyncio.Protocol):
         self.waiter = None
         self.closed = False
         self.close_reason = None
-        self.on_message = None   # callback(conn, elem) once logged in
-        self.on_batch = None     # callback() after each received chunk
+        self.on_message = None  # callback(conn, elem) once logged in
+        self.on_batch = None  # callback() after each received chunk
         self.paused = False
         self.iterations = None
         self.mech = None
@@ -330,8 +336,10 @@ class Conn(asyncio.Protocol):
         if e.find("ping") is not None:
             self.send(f"<iq type='result' id={iid}{to}/>")
         else:
-            self.send(f"<iq type='error' id={iid}{to}><error type='cancel'><service-unavailable "
-                      f"xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+            self.send(
+                f"<iq type='error' id={iid}{to}><error type='cancel'><service-unavailable "
+                f"xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+            )
 
     def _deliver(self, e):
         self.inbox.append(e)
@@ -399,9 +407,11 @@ class Conn(asyncio.Protocol):
 
     def open_stream(self):
         self._new_parser()
-        self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                  "xmlns:stream='http://etherx.jabber.org/streams' "
-                  f"to={quoteattr(self.cfg.domain)} version='1.0'>")
+        self.send(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' "
+            f"to={quoteattr(self.cfg.domain)} version='1.0'>"
+        )
 
     async def features(self):
         self.open_stream()
@@ -410,10 +420,8 @@ class Conn(asyncio.Protocol):
 
     def close(self):
         if not self.closed:
-            try:
+            with contextlib.suppress(Exception):
                 self.transport.write(b"</stream:stream>")
-            except Exception:
-                pass
             self.closed = True
             self.close_reason = "closed by us"
             self.transport.close()
@@ -426,9 +434,13 @@ class Conn(asyncio.Protocol):
         if feats.find("starttls") is not None and not cfg.no_tls:
             self.send(f"<starttls xmlns='{NS_TLS}'/>")
             await self.expect("proceed")
-            self.transport = await loop.start_tls(self.transport, self, cfg.ssl_ctx,
-                                                  server_hostname=cfg.domain,
-                                                  ssl_handshake_timeout=cfg.login_timeout)
+            self.transport = await loop.start_tls(
+                self.transport,
+                self,
+                cfg.ssl_ctx,
+                server_hostname=cfg.domain,
+                ssl_handshake_timeout=cfg.login_timeout,
+            )
             feats = await self.features()
         elif not cfg.no_tls:
             raise LoginError("server offers no STARTTLS")
@@ -451,8 +463,10 @@ class Conn(asyncio.Protocol):
         feats = await self.features()
         if feats.find("bind") is None:
             raise LoginError("no bind feature")
-        self.send(f"<iq type='set' id='bind1'><bind xmlns='{NS_BIND}'>"
-                  f"<resource>{escape(self.resource)}</resource></bind></iq>")
+        self.send(
+            f"<iq type='set' id='bind1'><bind xmlns='{NS_BIND}'>"
+            f"<resource>{escape(self.resource)}</resource></bind></iq>"
+        )
         r = await self.expect("iq")
         if r.attrs.get("type") != "result":
             raise LoginError(f"bind failed: {r!r}")
@@ -464,8 +478,10 @@ class Conn(asyncio.Protocol):
             self.send(f"<iq type='set' id='sess1'><session xmlns='{NS_SESSION}'/></iq>")
             await self.expect("iq")
         # initial presence, then a ping round trip so the server has processed it
-        self.send(f"<presence/><iq type='get' id='ping1' to={quoteattr(cfg.domain)}>"
-                  "<ping xmlns='urn:xmpp:ping'/></iq>")
+        self.send(
+            f"<presence/><iq type='get' id='ping1' to={quoteattr(cfg.domain)}>"
+            "<ping xmlns='urn:xmpp:ping'/></iq>"
+        )
         while True:
             e = await self.recv()
             if e.tag == "iq" and e.attrs.get("id") == "ping1":
@@ -491,8 +507,13 @@ class Conn(asyncio.Protocol):
         if salted is None:
             # PBKDF2 releases the GIL: run it on a thread so the event loop keeps going
             salted = await asyncio.get_running_loop().run_in_executor(
-                None, hashlib.pbkdf2_hmac, "sha1", self.password.encode(),
-                base64.b64decode(salt), it)
+                None,
+                hashlib.pbkdf2_hmac,
+                "sha1",
+                self.password.encode(),
+                base64.b64decode(salt),
+                it,
+            )
             SALTED_CACHE[key] = salted
             self.cfg.pbkdf2_runs += 1
         client_key = hmac.digest(salted, b"Client Key", "sha1")
@@ -500,7 +521,7 @@ class Conn(asyncio.Protocol):
         cfwp = "c=biws,r=" + nonce
         auth_msg = f"{cfb},{sfirst},{cfwp}".encode()
         sig = hmac.digest(stored_key, auth_msg, "sha1")
-        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        proof = bytes(a ^ b for a, b in zip(client_key, sig, strict=False))
         resp = base64.b64encode(f"{cfwp},p={base64.b64encode(proof).decode()}".encode()).decode()
         self.send(f"<response xmlns='{NS_SASL}'>{resp}</response>")
         r = await self.expect("success", "challenge", "failure")
@@ -551,8 +572,9 @@ class LoginStats:
         self.mechs = collections.Counter()
 
 
-async def login_many(cfg, indices, concurrency, resource_fmt="load{i}", keep=True,
-                     label="login", stats=None):
+async def login_many(
+    cfg, indices, concurrency, resource_fmt="load{i}", keep=True, label="login", stats=None
+):
     """Log the accounts `indices` in, at most `concurrency` in flight.  Returns
     ({index: Conn} of open connections if keep, LoginStats)."""
     stats = stats or LoginStats()
@@ -599,18 +621,55 @@ def close_all(conns):
         c.close()
 
 
+def _marker(cfg):
+    key = json.dumps(
+        [
+            cfg.host,
+            cfg.port,
+            cfg.domain,
+            cfg.prefix,
+            cfg.password,
+            cfg.create_accounts_bulk or cfg.create_account,
+        ]
+    )
+    h = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return os.path.join("/tmp/xmpp-load-state", f"accounts-{cfg.port}-{h}")
+
+
 async def create_accounts(cfg, n):
+    """Create accounts 1..n, skipping those this tool already created with the same
+    template for the same target (marker file in /tmp/xmpp-load-state)."""
     if cfg.accounts_exist or n <= 0:
         return
+    marker = _marker(cfg)
+    first = 1
+    try:
+        if not cfg.recreate_accounts:
+            first = int(open(marker).read()) + 1
+    except (OSError, ValueError):
+        pass
+    if first > n:
+        log(f"accounts 1..{n} already created by an earlier run ({marker})")
+        return
+    if first > 1:
+        log(f"accounts 1..{first - 1} already created by an earlier run ({marker})")
+    await _create_accounts(cfg, first, n)
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as f:
+        f.write(str(n))
+
+
+async def _create_accounts(cfg, first, n):
     t0 = time.monotonic()
     if cfg.create_accounts_bulk:
-        with tempfile.NamedTemporaryFile("w", prefix="xmpp-load-accounts.", suffix=".txt",
-                                         dir="/tmp", delete=False) as f:
-            for i in range(1, n + 1):
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="xmpp-load-accounts.", suffix=".txt", dir="/tmp", delete=False
+        ) as f:
+            for i in range(first, n + 1):
                 f.write(f"{username(cfg, i)} {password(cfg, i)}\n")
             path = f.name
         cmd = cfg.create_accounts_bulk.format(file=shlex.quote(path))
-        log(f"creating {n} accounts in bulk: {cmd}")
+        log(f"creating accounts {first}..{n} in bulk: {cmd}")
         p = await asyncio.create_subprocess_shell(cmd, stdin=asyncio.subprocess.DEVNULL)
         try:
             rc = await asyncio.wait_for(p.wait(), timeout=cfg.create_timeout * 20)
@@ -619,9 +678,11 @@ async def create_accounts(cfg, n):
         if rc != 0:
             sys.exit(f"bulk account creation failed (exit {rc})")
     elif cfg.create_account:
-        log(f"creating {n} accounts, {cfg.create_parallel} at a time: {cfg.create_account}")
+        log(
+            f"creating accounts {first}..{n}, {cfg.create_parallel} at a time: {cfg.create_account}"
+        )
         failures = []
-        it = iter(range(1, n + 1))
+        it = iter(range(first, n + 1))
         done = 0
         last = time.monotonic()
 
@@ -629,15 +690,21 @@ async def create_accounts(cfg, n):
             nonlocal done, last
             for i in it:
                 u, pw = username(cfg, i), password(cfg, i)
-                cmd = cfg.create_account.format(user=shlex.quote(u), password=shlex.quote(pw),
-                                                domain=shlex.quote(cfg.domain),
-                                                jid=shlex.quote(f"{u}@{cfg.domain}"))
+                cmd = cfg.create_account.format(
+                    user=shlex.quote(u),
+                    password=shlex.quote(pw),
+                    domain=shlex.quote(cfg.domain),
+                    jid=shlex.quote(f"{u}@{cfg.domain}"),
+                )
                 p = await asyncio.create_subprocess_shell(
-                    cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT)
+                    cmd,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
                 try:
                     out, _ = await asyncio.wait_for(p.communicate(), timeout=cfg.create_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     p.kill()
                     await p.wait()
                     out = b"timeout"
@@ -650,18 +717,20 @@ async def create_accounts(cfg, n):
 
         await asyncio.gather(*(worker() for _ in range(cfg.create_parallel)))
         if failures:
-            log(f"WARNING: {len(failures)} account commands exited non-zero (maybe they exist "
-                f"already); first: {failures[0]}")
+            log(
+                f"WARNING: {len(failures)} account commands exited non-zero (maybe they exist "
+                f"already); first: {failures[0]}"
+            )
     else:
         sys.exit("give --create-account, --create-accounts-bulk or --accounts-exist")
-    log(f"accounts ready: {n} in {time.monotonic() - t0:.1f}s")
+    log(f"accounts ready: {first}..{n} in {time.monotonic() - t0:.1f}s")
 
 
 def pct(values, p):
     if not values:
         return None
     s = sorted(values)
-    k = min(len(s) - 1, max(0, int(round(p / 100.0 * (len(s) - 1)))))
+    k = min(len(s) - 1, max(0, round(p / 100.0 * (len(s) - 1))))
     return s[k]
 
 
@@ -703,8 +772,10 @@ async def phase_idle(cfg, srv, n):
     print_errors(st)
     print("  during the logins: " + meter.report())
     if rss0 is not None:
-        print(f"server RSS before {rss0 / 1024:.1f} MiB (baseline {base / 1024:.1f}), after "
-              f"{rss1 / 1024:.1f} MiB -> {per:.1f} KB per idle authenticated TLS client")
+        print(
+            f"server RSS before {rss0 / 1024:.1f} MiB (baseline {base / 1024:.1f}), after "
+            f"{rss1 / 1024:.1f} MiB -> {per:.1f} KB per idle authenticated TLS client"
+        )
         print(f"server open fds before {fds0}, after {fds1}")
     print(f"generator RSS +{(g1 - g0) / 1024:.1f} MiB ({(g1 - g0) / max(ok, 1):.1f} KB/client)")
     log(f"  holding {ok} clients for {cfg.hold}s")
@@ -715,19 +786,33 @@ async def phase_idle(cfg, srv, n):
     await asyncio.sleep(1)
     await srv.settle(max_wait=15)
     rss3 = srv.rss_kb()
-    print(f"after {cfg.hold}s hold: {dropped} dropped by server; RSS at end of hold "
-          f"{r(rss2 / 1024 if rss2 else None)} MiB, after closing all {r(rss3 / 1024 if rss3 else None)} MiB")
-    return {"clients": n, "logged_in": ok, "failed": st.failed, "login_seconds": r(t_login, 2),
-            "server_rss_before_kb": rss0, "server_rss_baseline_kb": base if rss0 is not None else None, "server_rss_after_kb": rss1,
-            "server_rss_after_close_kb": rss3, "kb_per_client": r(per),
-            "server_fds_after": fds1, "dropped_during_hold": dropped,
-            "generator_kb_per_client": r((g1 - g0) / max(ok, 1)),
-            "other_cpu_pct": r(meter.result["other_pct"])}
+    print(
+        f"after {cfg.hold}s hold: {dropped} dropped by server; RSS at end of hold "
+        f"{r(rss2 / 1024 if rss2 else None)} MiB, after closing all {r(rss3 / 1024 if rss3 else None)} MiB"
+    )
+    return {
+        "clients": n,
+        "logged_in": ok,
+        "failed": st.failed,
+        "login_seconds": r(t_login, 2),
+        "server_rss_before_kb": rss0,
+        "server_rss_baseline_kb": base if rss0 is not None else None,
+        "server_rss_after_kb": rss1,
+        "server_rss_after_close_kb": rss3,
+        "kb_per_client": r(per),
+        "server_fds_after": fds1,
+        "dropped_during_hold": dropped,
+        "generator_kb_per_client": r((g1 - g0) / max(ok, 1)),
+        "other_cpu_pct": r(meter.result["other_pct"]),
+    }
 
 
 async def phase_login(cfg, srv, n):
-    print(f"\n== login: {n} logins (connect, STARTTLS, SASL, bind, presence, close), "
-          f"{cfg.login_concurrency} in flight ==", flush=True)
+    print(
+        f"\n== login: {n} logins (connect, STARTTLS, SASL, bind, presence, close), "
+        f"{cfg.login_concurrency} in flight ==",
+        flush=True,
+    )
     idx = list(range(1, n + 1))
     # Like a real client, the generator keeps SaltedPassword per account; fill that
     # cache first so the timed pass measures the server, not the client's PBKDF2.
@@ -757,28 +842,45 @@ async def phase_login(cfg, srv, n):
     print(f"{st.ok} ok, {st.failed} failed in {dt:.2f}s -> {rate:.0f} logins/s")
     print_errors(st)
     if cpu_ms is not None:
-        print(f"server CPU {c1 - c0:.2f}s -> {cpu_ms:.2f} CPU-ms per login "
-              f"(server at {100 * (c1 - c0) / dt:.0f}% of a core)")
-    print(f"generator CPU {g1 - g0:.2f}s -> {gen_ms:.2f} ms per login "
-          f"({cfg.pbkdf2_runs - pb0} client PBKDF2 runs in the timed pass)")
-    print(f"login time p50 {1000 * pct(st.durations, 50):.1f} ms, p99 "
-          f"{1000 * pct(st.durations, 99):.1f} ms" if st.durations else "no logins")
+        print(
+            f"server CPU {c1 - c0:.2f}s -> {cpu_ms:.2f} CPU-ms per login "
+            f"(server at {100 * (c1 - c0) / dt:.0f}% of a core)"
+        )
+    print(
+        f"generator CPU {g1 - g0:.2f}s -> {gen_ms:.2f} ms per login "
+        f"({cfg.pbkdf2_runs - pb0} client PBKDF2 runs in the timed pass)"
+    )
+    print(
+        f"login time p50 {1000 * pct(st.durations, 50):.1f} ms, p99 "
+        f"{1000 * pct(st.durations, 99):.1f} ms"
+        if st.durations
+        else "no logins"
+    )
     print(meter.report())
-    print(f"SASL mechanism {dict(st.mechs)}; SCRAM iteration count from server-first-message "
-          f"(i=): {iters}")
-    return {"count": n, "ok": st.ok, "failed": st.failed, "seconds": r(dt, 2),
-            "logins_per_s": r(rate), "server_cpu_ms_per_login": r(cpu_ms, 2),
-            "server_cpu_pct": r(100 * (c1 - c0) / dt) if c0 is not None else None,
-            "generator_cpu_ms_per_login": r(gen_ms, 2),
-            "login_ms_p50": r(1000 * pct(st.durations, 50), 1) if st.durations else None,
-            "login_ms_p99": r(1000 * pct(st.durations, 99), 1) if st.durations else None,
-            "mechanism": ",".join(str(m) for m in st.mechs),
-            "scram_iterations": ",".join(str(k) for k in iters if k) or None,
-            "concurrency": cfg.login_concurrency, "other_cpu_pct": r(meter.result["other_pct"])}
+    print(
+        f"SASL mechanism {dict(st.mechs)}; SCRAM iteration count from server-first-message "
+        f"(i=): {iters}"
+    )
+    return {
+        "count": n,
+        "ok": st.ok,
+        "failed": st.failed,
+        "seconds": r(dt, 2),
+        "logins_per_s": r(rate),
+        "server_cpu_ms_per_login": r(cpu_ms, 2),
+        "server_cpu_pct": r(100 * (c1 - c0) / dt) if c0 is not None else None,
+        "generator_cpu_ms_per_login": r(gen_ms, 2),
+        "login_ms_p50": r(1000 * pct(st.durations, 50), 1) if st.durations else None,
+        "login_ms_p99": r(1000 * pct(st.durations, 99), 1) if st.durations else None,
+        "mechanism": ",".join(str(m) for m in st.mechs),
+        "scram_iterations": ",".join(str(k) for k in iters if k) or None,
+        "concurrency": cfg.login_concurrency,
+        "other_cpu_pct": r(meter.result["other_pct"]),
+    }
 
 
 class Pair:
-    __slots__ = ("sender", "receiver", "msg", "window", "sent", "recv", "active", "errors", "lat")
+    __slots__ = ("active", "errors", "lat", "msg", "receiver", "recv", "sender", "sent", "window")
 
     def __init__(self, sender, receiver, msg, window):
         self.sender, self.receiver, self.msg, self.window = sender, receiver, msg, window
@@ -811,13 +913,17 @@ async def make_pairs(cfg, npairs, label):
 
 
 async def phase_throughput(cfg, srv, npairs, seconds):
-    print(f"\n== throughput: {npairs} pairs, window {cfg.window} per pair, {seconds}s "
-          f"(+{cfg.warmup}s warm-up) ==", flush=True)
+    print(
+        f"\n== throughput: {npairs} pairs, window {cfg.window} per pair, {seconds}s "
+        f"(+{cfg.warmup}s warm-up) ==",
+        flush=True,
+    )
     conns, pairs = await make_pairs(cfg, npairs, "throughput")
-    body = ("x" * cfg.body_bytes)
+    body = "x" * cfg.body_bytes
     for p in pairs:
-        p.msg = (f"<message type='chat' to={quoteattr(p.receiver.jid)}><body>{body}</body>"
-                 "</message>").encode()
+        p.msg = (
+            f"<message type='chat' to={quoteattr(p.receiver.jid)}><body>{body}</body></message>"
+        ).encode()
 
         def on_msg(conn, e, p=p):
             if e.attrs.get("type") == "error":
@@ -837,8 +943,13 @@ async def phase_throughput(cfg, srv, npairs, seconds):
     await asyncio.sleep(cfg.warmup)
 
     def snap():
-        return (sum(p.recv for p in pairs), sum(p.sent for p in pairs), srv.cpu(), my_cpu(),
-                time.monotonic())
+        return (
+            sum(p.recv for p in pairs),
+            sum(p.sent for p in pairs),
+            srv.cpu(),
+            my_cpu(),
+            time.monotonic(),
+        )
 
     r0 = snap()
     meter = Meter(srv)
@@ -846,7 +957,7 @@ async def phase_throughput(cfg, srv, npairs, seconds):
     prev = r0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        await asyncio.sleep(min(cfg.sample_interval, max(0.0, end - time.monotonic())))
         cur = snap()
         samples.append((cur[0] - prev[0]) / (cur[4] - prev[4]))
         prev = cur
@@ -870,25 +981,45 @@ async def phase_throughput(cfg, srv, npairs, seconds):
     scpu = (r1[2] - r0[2]) if r0[2] is not None else None
     gcpu = r1[3] - r0[3]
     per1k = scpu / (r1[0] - r0[0]) * 1000 if scpu is not None and r1[0] > r0[0] else None
-    print(f"{rate:.0f} messages/s delivered at saturation over {dt:.1f}s "
-          f"(per-second min {min(samples):.0f}, max {max(samples):.0f})")
-    print("  per second: " + " ".join(f"{x:.0f}" for x in samples))
+    print(
+        f"{rate:.0f} messages/s delivered at saturation over {dt:.1f}s "
+        f"(per-second min {min(samples):.0f}, max {max(samples):.0f})"
+    )
+    print(
+        f"  rate per {cfg.sample_interval:g} s sample (msgs/s): "
+        + " ".join(f"{x:.0f}" for x in samples)
+    )
     if scpu is not None:
-        print(f"server CPU {scpu:.2f}s = {100 * scpu / dt:.0f}% of a core -> "
-              f"{per1k:.3f} CPU-s per 1,000 messages")
-    print(f"generator CPU {100 * gcpu / dt:.0f}% of a core "
-          f"(if ~100% and the server is well below, the generator is the limit)")
+        print(
+            f"server CPU {scpu:.2f}s = {100 * scpu / dt:.0f}% of a core -> "
+            f"{per1k:.3f} CPU-s per 1,000 messages"
+        )
+    print(
+        f"generator CPU {100 * gcpu / dt:.0f}% of a core "
+        f"(if ~100% and the server is well below, the generator is the limit)"
+    )
     print(meter.report())
-    print(f"sent {sent}, received {recv}, lost {sent - recv} (after {cfg.drain}s drain), "
-          f"error stanzas {errors}, connections dropped {dropped} {dict(reasons) if dropped else ''}")
+    print(
+        f"sent {sent}, received {recv}, lost {sent - recv} (after {cfg.drain}s drain), "
+        f"error stanzas {errors}, connections dropped {dropped} {dict(reasons) if dropped else ''}"
+    )
     await srv.settle()
-    return {"pairs": len(pairs), "window": cfg.window, "seconds": r(dt, 1),
-            "body_bytes": cfg.body_bytes, "msgs_per_s": r(rate, 0),
-            "server_cpu_pct": r(100 * scpu / dt) if scpu is not None else None,
-            "server_cpu_s_per_1k_msgs": r(per1k, 4),
-            "generator_cpu_pct": r(100 * gcpu / dt), "sent": sent, "received": recv,
-            "lost": sent - recv, "error_stanzas": errors, "dropped_connections": dropped,
-            "other_cpu_pct": r(meter.result["other_pct"])}
+    return {
+        "pairs": len(pairs),
+        "window": cfg.window,
+        "seconds": r(dt, 1),
+        "body_bytes": cfg.body_bytes,
+        "msgs_per_s": r(rate, 0),
+        "server_cpu_pct": r(100 * scpu / dt) if scpu is not None else None,
+        "server_cpu_s_per_1k_msgs": r(per1k, 4),
+        "generator_cpu_pct": r(100 * gcpu / dt),
+        "sent": sent,
+        "received": recv,
+        "lost": sent - recv,
+        "error_stanzas": errors,
+        "dropped_connections": dropped,
+        "other_cpu_pct": r(meter.result["other_pct"]),
+    }
 
 
 async def phase_latency(cfg, srv, rate, seconds, npairs):
@@ -945,21 +1076,35 @@ async def phase_latency(cfg, srv, rate, seconds, npairs):
     dt = t1 - t0
     p50, p90, p99 = pct(lat, 50), pct(lat, 90), pct(lat, 99)
     mx = max(lat) if lat else None
-    print(f"sent {sent} ({sent / dt:.0f}/s achieved), received {recv}, lost {sent - recv}, "
-          f"error stanzas {counts['errors']}, connections dropped {dropped}")
+    print(
+        f"sent {sent} ({sent / dt:.0f}/s achieved), received {recv}, lost {sent - recv}, "
+        f"error stanzas {counts['errors']}, connections dropped {dropped}"
+    )
     if lat:
         print(f"one-way latency ms: p50 {p50:.2f}  p90 {p90:.2f}  p99 {p99:.2f}  max {mx:.2f}")
     if c0 is not None:
         busy = t1 - t0 + min(cfg.drain, time.monotonic() - t1)
-        print(f"server CPU at this rate: {100 * (c1 - c0) / busy:.0f}% of a core; "
-              f"generator {100 * (g1 - g0) / busy:.0f}%")
+        print(
+            f"server CPU at this rate: {100 * (c1 - c0) / busy:.0f}% of a core; "
+            f"generator {100 * (g1 - g0) / busy:.0f}%"
+        )
     print(meter.report())
     await srv.settle()
-    return {"rate": rate, "pairs": len(pairs), "seconds": r(dt, 1), "sent": sent,
-            "received": recv, "lost": sent - recv, "error_stanzas": counts["errors"],
-            "p50_ms": r(p50, 2), "p90_ms": r(p90, 2), "p99_ms": r(p99, 2), "max_ms": r(mx, 2),
-            "server_cpu_pct": r(100 * (c1 - c0) / (t1 - t0)) if c0 is not None else None,
-            "other_cpu_pct": r(meter.result["other_pct"])}
+    return {
+        "rate": rate,
+        "pairs": len(pairs),
+        "seconds": r(dt, 1),
+        "sent": sent,
+        "received": recv,
+        "lost": sent - recv,
+        "error_stanzas": counts["errors"],
+        "p50_ms": r(p50, 2),
+        "p90_ms": r(p90, 2),
+        "p99_ms": r(p99, 2),
+        "max_ms": r(mx, 2),
+        "server_cpu_pct": r(100 * (c1 - c0) / (t1 - t0)) if c0 is not None else None,
+        "other_cpu_pct": r(meter.result["other_pct"]),
+    }
 
 
 # --------------------------------------------------------------------------
@@ -976,10 +1121,22 @@ ROWS = [
     ("login: SASL mechanism, SCRAM i=", "login.mechanism|login.scram_iterations", "{} i={}"),
     ("throughput: messages/s", "throughput.msgs_per_s", "{:.0f}"),
     ("throughput: server CPU-s per 1,000 msgs", "throughput.server_cpu_s_per_1k_msgs", "{:.4f}"),
-    ("throughput: server / generator CPU %", "throughput.server_cpu_pct|throughput.generator_cpu_pct", "{}/{}"),
-    ("throughput: sent / received / lost", "throughput.sent|throughput.received|throughput.lost", "{}/{}/{}"),
+    (
+        "throughput: server / generator CPU %",
+        "throughput.server_cpu_pct|throughput.generator_cpu_pct",
+        "{}/{}",
+    ),
+    (
+        "throughput: sent / received / lost",
+        "throughput.sent|throughput.received|throughput.lost",
+        "{}/{}/{}",
+    ),
     ("latency: rate (msgs/s)", "latency.rate", "{}"),
-    ("latency: p50 / p90 / p99 / max ms", "latency.p50_ms|latency.p90_ms|latency.p99_ms|latency.max_ms", "{}/{}/{}/{}"),
+    (
+        "latency: p50 / p90 / p99 / max ms",
+        "latency.p50_ms|latency.p90_ms|latency.p99_ms|latency.max_ms",
+        "{}/{}/{}/{}",
+    ),
     ("latency: sent / received / lost", "latency.sent|latency.received|latency.lost", "{}/{}/{}"),
     ("idle {n}: other processes' CPU % during logins", "idle.{n}.other_cpu_pct", "{}"),
     ("login: other processes' CPU %", "login.other_cpu_pct", "{}"),
@@ -1002,7 +1159,7 @@ def summary_rows(res):
     for label, paths, fmt in ROWS:
         if paths.split(".")[0] not in res:
             continue
-        for n in (idle_ns if "{n}" in label else [None]):
+        for n in idle_ns if "{n}" in label else [None]:
             lab = label.format(n=n) if n else label
             vals = [_get(res, p.format(n=n) if n else p) for p in paths.split("|")]
             out.append((lab, fmt_vals(vals, fmt)))
@@ -1029,8 +1186,11 @@ def print_summary(res, title):
 
 def cmd_compare(files, names):
     data = [json.load(open(f)) for f in files]
-    names = names.split(",") if names else [d.get("meta", {}).get("name") or f
-                                            for d, f in zip(data, files)]
+    names = (
+        names.split(",")
+        if names
+        else [d.get("meta", {}).get("name") or f for d, f in zip(data, files, strict=False)]
+    )
     rows = [dict(summary_rows(d)) for d in data]
     labels = []
     for d in data:
@@ -1041,7 +1201,7 @@ def cmd_compare(files, names):
     print("|---|" + "---|" * len(names))
     for lab in labels:
         print(f"| {lab} | " + " | ".join(rw.get(lab, "-") for rw in rows) + " |")
-    for d, n in zip(data, names):
+    for d, n in zip(data, names, strict=False):
         m = d.get("meta", {})
         print(f"\n{n}: {m.get('command', '')}")
 
@@ -1049,18 +1209,38 @@ def cmd_compare(files, names):
 # --------------------------------------------------------------------------
 async def amain(cfg):
     srv = ServerProc(cfg.server_pid)
-    res = {"meta": {"name": cfg.name, "host": cfg.host, "port": cfg.port, "domain": cfg.domain,
-                    "server_pid": cfg.server_pid, "command": " ".join(map(shlex.quote, sys.argv)),
-                    "loop": cfg.loop_name, "started": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    res = {
+        "meta": {
+            "name": cfg.name,
+            "host": cfg.host,
+            "port": cfg.port,
+            "domain": cfg.domain,
+            "server_pid": cfg.server_pid,
+            "command": " ".join(map(shlex.quote, sys.argv)),
+            "loop": cfg.loop_name,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    }
     ph = cfg.phase
+    if ph == "all":
+        want = {x.strip() for x in cfg.phases.split(",") if x.strip()}
+        bad = want - {"idle", "login", "throughput", "latency"}
+        if bad:
+            sys.exit(f"unknown --phases {sorted(bad)}")
+    else:
+        want = {ph}
+
+    def run(name):
+        return name in want
+
     need = 0
-    if ph in ("idle", "all"):
+    if run("idle"):
         need = max(need, max(cfg.idle_clients))
-    if ph in ("login", "all"):
+    if run("login"):
         need = max(need, cfg.count)
-    if ph in ("throughput", "all"):
+    if run("throughput"):
         need = max(need, 2 * cfg.pairs)
-    if ph in ("latency", "all"):
+    if run("latency"):
         need = max(need, 2 * cfg.latency_pairs)
     await create_accounts(cfg, need)
     if srv.pid and not srv.alive():
@@ -1071,20 +1251,21 @@ async def amain(cfg):
             with open(cfg.json, "w") as f:
                 json.dump(res, f, indent=2)
 
-    if ph in ("idle", "all"):
+    if run("idle"):
         res["idle"] = {}
         for n in cfg.idle_clients:
             res["idle"][str(n)] = await phase_idle(cfg, srv, n)
             save()
-    if ph in ("login", "all"):
+    if run("login"):
         res["login"] = await phase_login(cfg, srv, cfg.count)
         save()
-    if ph in ("throughput", "all"):
+    if run("throughput"):
         res["throughput"] = await phase_throughput(cfg, srv, cfg.pairs, cfg.seconds)
         save()
-    if ph in ("latency", "all"):
-        res["latency"] = await phase_latency(cfg, srv, cfg.rate, cfg.latency_seconds,
-                                             cfg.latency_pairs)
+    if run("latency"):
+        res["latency"] = await phase_latency(
+            cfg, srv, cfg.rate, cfg.latency_seconds, cfg.latency_pairs
+        )
         save()
     if srv.pid and not srv.alive():
         print("WARNING: the server process is gone")
@@ -1094,43 +1275,87 @@ async def amain(cfg):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5222)
     ap.add_argument("--domain", default="localhost")
     ap.add_argument("--name", default="", help="label for the summary / compare table")
-    ap.add_argument("--server-pid", type=int, default=0,
-                    help="server PID: RSS and utime+stime (with descendants) read from /proc")
-    ap.add_argument("--prefix", default="bench", help="account localpart prefix (bench1, bench2...)")
+    ap.add_argument(
+        "--server-pid",
+        type=int,
+        default=0,
+        help="server PID: RSS and utime+stime (with descendants) read from /proc",
+    )
+    ap.add_argument(
+        "--prefix", default="bench", help="account localpart prefix (bench1, bench2...)"
+    )
     ap.add_argument("--password", default="bench-pass-{i}", help="password; {user} and {i} expand")
-    ap.add_argument("--create-account", help="shell template run once per account: {user} {password} {jid} {domain}")
-    ap.add_argument("--create-accounts-bulk", help="shell template run once: {file} of 'user password' lines")
+    ap.add_argument(
+        "--create-account",
+        help="shell template run once per account: {user} {password} {jid} {domain}",
+    )
+    ap.add_argument(
+        "--create-accounts-bulk", help="shell template run once: {file} of 'user password' lines"
+    )
     ap.add_argument("--accounts-exist", action="store_true")
+    ap.add_argument(
+        "--recreate-accounts",
+        action="store_true",
+        help="run the creation command(s) for all accounts even if an earlier run "
+        "with the same command and port did (state in /tmp/xmpp-load-state)",
+    )
     ap.add_argument("--create-parallel", type=int, default=4)
     ap.add_argument("--create-timeout", type=float, default=60.0)
     ap.add_argument("--mech", default="SCRAM-SHA-1,PLAIN", help="SASL preference order")
-    ap.add_argument("--no-tls", action="store_true", help="skip STARTTLS (only if the server allows)")
+    ap.add_argument(
+        "--no-tls", action="store_true", help="skip STARTTLS (only if the server allows)"
+    )
     ap.add_argument("--concurrency", type=int, default=200, help="logins in flight (idle, pairs)")
     ap.add_argument("--login-timeout", type=float, default=60.0)
     ap.add_argument("--no-uvloop", action="store_true")
     ap.add_argument("--json", help="write figures as JSON")
-    ap.add_argument("--quiet-wait", type=float, default=120.0,
-                    help="before each phase wait up to this many seconds until other processes "
-                         "use < --quiet-threshold %% of a core (0: don't wait)")
+    ap.add_argument(
+        "--phases",
+        default="idle,login,throughput,latency",
+        help="all: which phases to run (in this order)",
+    )
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="before each phase wait up to this many seconds until other processes "
+        "use < --quiet-threshold %% of a core (0: don't wait)",
+    )
     ap.add_argument("--quiet-threshold", type=float, default=20.0)
-    ap.add_argument("--idle-clients", default="1000",
-                    help="idle: comma list for `all` (e.g. 1000,10000)")
+    ap.add_argument(
+        "--idle-clients", default="1000", help="idle: comma list for `all` (e.g. 1000,10000)"
+    )
     ap.add_argument("--clients", type=int, help="idle: N (overrides --idle-clients)")
     ap.add_argument("--hold", type=float, default=5.0, help="idle: seconds to keep the clients")
     ap.add_argument("--count", type=int, default=2000, help="login: number of logins")
     ap.add_argument("--login-concurrency", type=int, default=50, help="login: logins in flight")
-    ap.add_argument("--no-warm", action="store_true",
-                    help="login: do not pre-fill the client SCRAM key cache (then client PBKDF2 is in the timing)")
+    ap.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="login: do not pre-fill the client SCRAM key cache (then client PBKDF2 is in the timing)",
+    )
     ap.add_argument("--pairs", type=int, default=50, help="throughput: sender/receiver pairs")
-    ap.add_argument("--window", type=int, default=100, help="throughput: messages in flight per pair")
+    ap.add_argument(
+        "--window", type=int, default=100, help="throughput: messages in flight per pair"
+    )
     ap.add_argument("--body-bytes", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=15.0, help="throughput: measured seconds")
-    ap.add_argument("--warmup", type=float, default=2.0, help="throughput: unmeasured seconds first")
+    ap.add_argument(
+        "--sample-interval",
+        type=float,
+        default=1.0,
+        help="throughput: print the delivery rate per interval of this many seconds",
+    )
+    ap.add_argument(
+        "--warmup", type=float, default=2.0, help="throughput: unmeasured seconds first"
+    )
     ap.add_argument("--drain", type=float, default=5.0, help="seconds to wait for stragglers")
     ap.add_argument("--rate", type=int, default=2000, help="latency: aggregate messages/s")
     ap.add_argument("--latency-seconds", type=float, default=15.0)
@@ -1144,7 +1369,9 @@ def main():
         return
     if cfg.phase == "latency" and "--seconds" in sys.argv and "--latency-seconds" not in sys.argv:
         cfg.latency_seconds = cfg.seconds
-    cfg.idle_clients = [cfg.clients] if cfg.clients else [int(x) for x in cfg.idle_clients.split(",")]
+    cfg.idle_clients = (
+        [cfg.clients] if cfg.clients else [int(x) for x in cfg.idle_clients.split(",")]
+    )
     cfg.mechs = [m.strip().upper() for m in cfg.mech.split(",")]
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -1157,12 +1384,15 @@ def main():
         soft = hard
     want = max(cfg.idle_clients) if cfg.phase in ("idle", "all") else 0
     if want + 100 > soft:
-        log(f"WARNING: open-files limit {soft} < {want} clients + margin; logins will fail with EMFILE")
+        log(
+            f"WARNING: open-files limit {soft} < {want} clients + margin; logins will fail with EMFILE"
+        )
     runner = asyncio.run
     cfg.loop_name = "asyncio"
     if not cfg.no_uvloop:
         try:
             import uvloop
+
             runner = uvloop.run
             cfg.loop_name = f"uvloop {uvloop.__version__}"
         except ImportError:
