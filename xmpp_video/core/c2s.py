@@ -375,6 +375,8 @@ class C2SStream(Session):
         self._move(StreamState.WAIT_HEADER)
 
     def _fail(self, condition: str) -> None:
+        if self.state is StreamState.CLOSED:
+            return  # an exchange that was still running when the stream ended
         self._scram = None
         self._sasl_failures += 1
         self.channel.write(_sasl_failure(condition))
