@@ -356,6 +356,17 @@ class SqlOfflineRepository:
             return int((await session.execute(stmt)).scalar_one())
 
 
+def _session_values(row: SessionRow) -> dict[str, Any]:
+    return {
+        "bare_jid": row.bare_jid,
+        "resource": row.resource,
+        "node_id": row.node_id,
+        "transport": Transport(row.transport).value,
+        "connected_since": row.connected_since,
+        "priority": row.priority,
+    }
+
+
 def _session_row(row: UserSessionRow) -> SessionRow:
     return SessionRow(
         bare_jid=row.bare_jid,
@@ -376,16 +387,8 @@ class SqlSessionRepository:
         self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def add(self, row: SessionRow) -> None:
-        values = {
-            "bare_jid": row.bare_jid,
-            "resource": row.resource,
-            "node_id": row.node_id,
-            "transport": Transport(row.transport).value,
-            "connected_since": row.connected_since,
-            "priority": row.priority,
-        }
         async with self._sessions.begin() as session:
-            await _upsert(session, UserSessionRow, values, ("bare_jid", "resource"))
+            await _upsert(session, UserSessionRow, _session_values(row), ("bare_jid", "resource"))
 
     async def remove(self, bare_jid: str, resource: str) -> bool:
         stmt = delete(UserSessionRow).where(
@@ -397,17 +400,7 @@ class SqlSessionRepository:
 
     async def apply(self, adds: Sequence[SessionRow], removes: Sequence[tuple[str, str]]) -> None:
         keys = [*removes, *((row.bare_jid, row.resource) for row in adds)]
-        values = [
-            {
-                "bare_jid": row.bare_jid,
-                "resource": row.resource,
-                "node_id": row.node_id,
-                "transport": Transport(row.transport).value,
-                "connected_since": row.connected_since,
-                "priority": row.priority,
-            }
-            for row in adds
-        ]
+        values = [_session_values(row) for row in adds]
         async with self._sessions.begin() as session:
             if keys:
                 await session.execute(
