@@ -109,7 +109,8 @@ class C2SStream(Session):
         self.authenticated_as: JID | None = None
         self._scram: ScramServer | None = None
         self._sasl_failures = 0
-        self._queue: deque[Event] = deque()
+        # events not handled yet; None while there are none (most of an idle stream's life)
+        self._queue: deque[Event] | None = None
         self._busy = False
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             settings.auth_timeout, self._auth_timed_out
@@ -127,13 +128,21 @@ class C2SStream(Session):
             return
         if not events:
             return
-        self._queue.extend(events)
+        if self._queue is None:
+            self._queue = deque(events)
+        else:
+            self._queue.extend(events)
         if not self._busy:
             self._drain()
 
+    def _clear_queue(self) -> None:
+        if self._queue is not None:
+            self._queue.clear()
+
     def _drain(self) -> None:
-        while self._queue and self.state is not StreamState.CLOSED:
-            event = self._queue.popleft()
+        queue = self._queue
+        while queue and self.state is not StreamState.CLOSED:
+            event = queue.popleft()
             try:
                 pending = self._handle(event)
             except Exception:
@@ -145,6 +154,8 @@ class C2SStream(Session):
                 self.channel.pause_reading()
                 self.server.tasks.spawn(self._wait(pending), name=f"c2s-{self.stream_id}")
                 return
+        if queue is not None and not queue and queue is self._queue:
+            self._queue = None
 
     async def _wait(self, pending: Awaitable[None]) -> None:
         try:
@@ -216,7 +227,7 @@ class C2SStream(Session):
     def _restart(self) -> None:
         """A new XML document follows (after TLS or SASL success, RFC 6120 §4.3.3)."""
         self.parser.reset()
-        self._queue.clear()
+        self._clear_queue()
         self._header_sent = False
 
     @property
@@ -268,7 +279,7 @@ class C2SStream(Session):
         return self._do_starttls()
 
     async def _do_starttls(self) -> None:
-        self._queue.clear()  # nothing may follow <starttls/> in clear text
+        self._clear_queue()  # nothing may follow <starttls/> in clear text
         try:
             await self.channel.starttls()
         except (OSError, ConnectionError) as exc:
@@ -490,7 +501,7 @@ class C2SStream(Session):
         if self.closed:
             return
         self.closed = True
-        self._queue.clear()
+        self._clear_queue()
         if self.jid is not None and self.server.registry.remove(self):
             self.server.tasks.spawn(
                 self.server.hooks.fire(SessionClosed(self)), name=f"closed-{self.full}"
