@@ -75,19 +75,19 @@ class Router:
             try:
                 to = JID.parse(to_attr)
             except InvalidJID:
-                self._bounce(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
+                self._reply_error(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
                 return None
         tag = stanza.tag
         if to.domain != self.domain:
             if tag == PRESENCE:
                 return None
-            self._bounce(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
+            self._reply_error(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
             return None
         if tag == PRESENCE:
             return self._route_presence(stanza, sender, to, to_attr is None, origin)
         if to.local is None:
             if tag == IQ:
-                return self._route_iq_to_server(stanza, sender, to, origin)
+                return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
             return None
         if to.resource is not None:
             target = self.registry.get(str(to))
@@ -95,7 +95,7 @@ class Router:
                 target.deliver(stanza)
                 return None
             if tag == IQ:
-                self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+                self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
                 return None
             if stanza.get("type") in ("headline", "error"):
                 return None
@@ -103,7 +103,7 @@ class Router:
         if tag == MESSAGE:
             return self._message_to_bare(stanza, str(to), origin)
         if tag == IQ:
-            return self._route_iq_to_account(stanza, sender, to, origin)
+            return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
         return None
 
     def deliver_to(self, stanza: Element, origin: Session | None = None) -> None:
@@ -124,7 +124,7 @@ class Router:
     ) -> Awaitable[None] | None:
         type_ = stanza.get("type", "normal")
         if type_ == "groupchat":
-            self._bounce(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+            self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
             return None
         targets = self.best_resources(bare)
         if targets:
@@ -207,16 +207,6 @@ class Router:
 
     # -- iq ------------------------------------------------------------------------------
 
-    def _route_iq_to_server(
-        self, stanza: Element, sender: JID, to: JID, origin: Session | None
-    ) -> Awaitable[None] | None:
-        return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
-
-    def _route_iq_to_account(
-        self, stanza: Element, sender: JID, to: JID, origin: Session | None
-    ) -> Awaitable[None] | None:
-        return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
-
     def _dispatch_iq(
         self, stanza: Element, sender: JID, to: JID, target: IqTarget, origin: Session | None
     ) -> Awaitable[None] | None:
@@ -225,17 +215,12 @@ class Router:
             return None
         payload = iq_payload(stanza)
         if type_ not in ("get", "set") or payload is None or stanza.get("id") is None:
-            self._bounce(stanza, StanzaErrorCondition.BAD_REQUEST, origin)
+            self._reply_error(stanza, StanzaErrorCondition.BAD_REQUEST, origin)
             return None
         request = IqRequest(stanza, payload, sender, to, origin)
         return self.iq.dispatch(request, target, lambda reply: self.deliver_to(reply, origin))
 
     # -- errors --------------------------------------------------------------------------
-
-    def _bounce(
-        self, stanza: Element, condition: StanzaErrorCondition, origin: Session | None
-    ) -> None:
-        self._reply_error(stanza, condition, origin)
 
     def _reply_error(
         self, stanza: Element, condition: StanzaErrorCondition, origin: Session | None
