@@ -45,8 +45,24 @@ class Settings:
     tls_key: str = _setting("", "PEM private key matching TLS_CERT")
     require_tls: bool = _setting(True, "clients must encrypt (STARTTLS) before authenticating")
     jwt_secret: str = _setting("", "HS256 secret for JWTs; generated in DATA_DIR in dev mode")
+    jwt_previous_secrets: str = _setting(
+        "", "comma-separated former JWT secrets still accepted (rotation without logging out)"
+    )
+    access_token_ttl: int = _setting(900, "seconds an access token is valid")
+    refresh_token_ttl: int = _setting(2592000, "seconds a refresh token is valid (30 days)")
     turn_secret: str = _setting("", "coturn static-auth-secret; generated in dev mode")
     turn_uris: str = _setting("", "comma-separated turn:/stun: URIs handed to clients")
+    turn_ttl: int = _setting(86400, "seconds TURN credentials are valid")
+    login_attempts_per_user: int = _setting(
+        5, "failed HTTP logins per username per minute before 429"
+    )
+    login_attempts_per_address: int = _setting(
+        30, "HTTP logins per client address per minute before 429"
+    )
+    ws_ping_interval: float = _setting(
+        25.0, "seconds between WebSocket keepalive pings (below proxies' idle timeouts)"
+    )
+    max_http_body: int = _setting(16384, "bytes; a larger HTTP request body → 413")
     redis_url: str = _setting("", "Redis URL for clustering; empty = single node")
     workers: int = _setting(1, "worker processes sharing the listening sockets")
     admins: str = _setting("", "comma-separated bare JIDs allowed to run admin commands")
@@ -66,6 +82,20 @@ class Settings:
     @property
     def admin_jids(self) -> frozenset[str]:
         return frozenset(a.strip().lower() for a in self.admins.split(",") if a.strip())
+
+    @property
+    def jwt_secrets(self) -> tuple[str, ...]:
+        """The signing secret first, then former ones still accepted."""
+        former = (x.strip() for x in self.jwt_previous_secrets.split(","))
+        return (self.jwt_secret, *(x for x in former if x))
+
+    @property
+    def turn_uri_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.turn_uris.split(",") if u.strip())
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
     @property
     def effective_database_url(self) -> str:
@@ -145,6 +175,14 @@ def _validate(s: Settings) -> None:
         raise ConfigError("SHUTDOWN_TIMEOUT: must be more than 0 and at most 30 seconds")
     if s.max_stanza_size < 1024:
         raise ConfigError("MAX_STANZA_SIZE: must be at least 1024 bytes")
+    for name in ("access_token_ttl", "refresh_token_ttl", "turn_ttl", "max_http_body"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be positive")
+    for name in ("login_attempts_per_user", "login_attempts_per_address"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be at least 1")
+    if s.ws_ping_interval <= 0:
+        raise ConfigError("WS_PING_INTERVAL: must be positive")
     if s.workers < 1:
         raise ConfigError("WORKERS: must be at least 1")
     if s.production:
