@@ -555,9 +555,9 @@ async def _app_server(trace: bool) -> None:
         tracemalloc.start()
     period = os.environ.get("IDLE_MEMORY_COMPACT_PERIOD")
     if period:
-        import xmpp_video.transport.tcp as tcp
+        from xmpp_video.core import compactor
 
-        tcp.COMPACT_PERIOD_SECONDS = float(period)  # type: ignore[misc]
+        compactor.PERIOD_SECONDS = float(period)
     app = App(load_settings(), ephemeral_ports=True)
     await app.start()
     tickets = os.environ.get("IDLE_MEMORY_NUM_TICKETS")

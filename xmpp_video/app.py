@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from xmpp_video.config import Settings, with_dev_secrets
+from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
 from xmpp_video.core.hooks import Hooks
 from xmpp_video.core.iq import IqDispatcher
@@ -75,6 +76,7 @@ class App:
         self.listeners = Listeners()
         self.modules: list[Module] = []
         self._session_store = SessionStoreModule()
+        self._compactor: compactor.Compactor | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -113,6 +115,8 @@ class App:
             module.setup(server)
         await self._session_store.start()
         await self._listen(server)
+        self._compactor = compactor.Compactor(server, compactor.PERIOD_SECONDS)
+        self._compactor.start()
         log.info(
             "xmpp-video serving %s on %s (node %s)",
             s.xmpp_domain,
@@ -151,6 +155,8 @@ class App:
         deadline = time.monotonic() + self.settings.shutdown_timeout * 0.8
         for listener in self.listeners.servers:
             listener.close()
+        if self._compactor is not None:
+            self._compactor.stop()
         for stream in list(server.connections):
             stream.close(StreamErrorCondition.SYSTEM_SHUTDOWN, "the server is shutting down")
         while server.connections and time.monotonic() < deadline - 1:  # noqa: ASYNC110

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 
-import xmpp_video.transport.tcp as tcp
 from tests.integration.raw import HEADER
 from tests.server_fixtures import PASSWORD, RunningServer
 from tests.unit.xml.support import CLOSE, picture
+from xmpp_video.core import compactor
 from xmpp_video.core.c2s import C2SStream
 from xmpp_video.xml import StreamParser, XmlStreamError
 
@@ -154,7 +154,7 @@ def test_compacting_after_every_read_changes_nothing() -> None:
 
 @pytest.fixture
 def fast_compaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tcp, "COMPACT_PERIOD_SECONDS", 0.05)
+    monkeypatch.setattr(compactor, "PERIOD_SECONDS", 0.05)
 
 
 class TlsPeer:

@@ -41,17 +41,14 @@ from xmpp_video.stream.states import (
     can_move,
 )
 from xmpp_video.xml import (
-    STREAM_CLOSE,
     ElementReceived,
     Event,
     StreamClosed,
     StreamOpened,
     StreamParser,
     XmlStreamError,
-    serialize,
-    stream_error,
-    stream_header,
 )
+from xmpp_video.xml.framing import Framing
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +64,11 @@ class Channel(Protocol):
 
     encrypted: bool
     peer: str
+
+    @property
+    def framing(self) -> Framing:
+        """How stream headers, features, errors and stanzas look on this transport."""
+        ...
 
     def write(self, data: bytes) -> None: ...
     def write_buffer_size(self) -> int: ...
@@ -86,11 +88,6 @@ def _sasl(name: str, text: bytes | None = None) -> bytes:
 
 def _sasl_failure(condition: str) -> bytes:
     return f"<failure xmlns='{ns.SASL}'><{condition}/></failure>".encode()
-
-
-def _features(el: Element) -> bytes:
-    inner = b"".join(serialize(child) for child in el)
-    return b"<stream:features>" + inner + b"</stream:features>"
 
 
 class C2SStream(Session):
@@ -115,10 +112,13 @@ class C2SStream(Session):
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             settings.auth_timeout, self._auth_timed_out
         )
+        self.active = True  # received data since the last compaction sweep (core/compactor.py)
+        server.connections.add(self)
 
     # -- input ---------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self.active = True
         if self.state is StreamState.CLOSED:
             return
         try:
@@ -207,21 +207,20 @@ class C2SStream(Session):
         if self.authenticated_as is not None:
             self._move(StreamState.WAIT_BIND)
             extra = self.server.stream_features
-            self.channel.write(_features(post_auth_features(extra)))
+            self.channel.write(self.channel.framing.features(list(post_auth_features(extra))))
             return
         self._move(StreamState.NEGOTIATING)
-        self.channel.write(
-            _features(
-                pre_auth_features(
-                    offer_tls=self.channel.can_starttls(),
-                    tls_required=self._tls_required,
-                    mechanisms=self._mechanisms(),
-                )
-            )
+        features = pre_auth_features(
+            offer_tls=self.channel.can_starttls(),
+            tls_required=self._tls_required,
+            mechanisms=self._mechanisms(),
         )
+        self.channel.write(self.channel.framing.features(list(features)))
 
     def _write_header(self) -> None:
-        self.channel.write(stream_header(from_=self.server.domain, id_=self.stream_id))
+        self.channel.write(
+            self.channel.framing.header(from_=self.server.domain, id_=self.stream_id)
+        )
         self._header_sent = True
 
     def _restart(self) -> None:
@@ -460,7 +459,7 @@ class C2SStream(Session):
     def deliver(self, stanza: Element) -> None:
         if self.state is StreamState.CLOSED:
             return
-        self.channel.write(serialize(stanza))
+        self.channel.write(self.channel.framing.stanza(stanza))
         if self.channel.write_buffer_size() > MAX_WRITE_BUFFER:
             log.warning("stream %s: client does not read; closing", self.stream_id)
             self.close(StreamErrorCondition.RESOURCE_CONSTRAINT, "client is not reading")
@@ -482,8 +481,8 @@ class C2SStream(Session):
             self._write_header()
         if condition is not None:
             log.info("stream %s: closing with %s %s", self.stream_id, condition, text)
-            self.channel.write(stream_error(condition, text))
-        self.channel.write(STREAM_CLOSE)
+            self.channel.write(self.channel.framing.error(condition, text))
+        self.channel.write(self.channel.framing.close)
         self.abort()
 
     def abort(self) -> None:
@@ -495,6 +494,7 @@ class C2SStream(Session):
     def connection_lost(self) -> None:
         """The transport is gone: leave the registry and tell the modules, once."""
         self.state = StreamState.CLOSED
+        self.server.connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

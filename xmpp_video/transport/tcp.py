@@ -14,10 +14,11 @@ import logging
 import ssl
 import threading
 from contextlib import suppress
-from typing import cast
+from typing import ClassVar, Protocol, cast
 
 from xmpp_video.core.c2s import C2SStream
 from xmpp_video.core.server import Server
+from xmpp_video.xml.framing import TCP_FRAMING, Framing
 
 log = logging.getLogger(__name__)
 LINGER_SECONDS = 2.0
@@ -28,13 +29,6 @@ TLS_READ_SIZE = 16384 + 256  # one TLS record's worth of plaintext per SSLObject
 # Bytes handed to the memory BIOs at a time: their buffers keep the largest size they ever held,
 # for the life of the connection, so a burst (a big roster, offline messages) is cut in pieces.
 TLS_SLICE = 16384
-# A stream that received nothing during a whole sweep period (so idle for 1 to 2 periods) has its
-# XML parser released: StreamParser.compact(), some 20 KB per idle connection. The next read
-# rebuilds it, about 25 µs: only a client that sends something every few seconds pays that, once
-# per stanza. Done early, it also lets the next logins reuse that memory: `xmpp_load.py idle`
-# (1000 clients) measured some 5 KB per client less with a 1 s period than with 2 s.
-COMPACT_PERIOD_SECONDS = 1.0
-COMPACT_BATCH = 500  # streams looked at per event-loop iteration during a sweep
 
 
 _local = threading.local()
@@ -49,6 +43,13 @@ def _read_buffer() -> tuple[bytearray, memoryview]:
         buffer = bytearray(TLS_READ_SIZE)
         buffers = _local.buffers = (buffer, memoryview(buffer))
     return buffers
+
+
+class Consumer(Protocol):
+    """What reads a connection's (decrypted) bytes: a c2s stream, or an HTTP connection."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def connection_lost(self) -> None: ...
 
 
 class TcpChannel(asyncio.Protocol):
@@ -77,7 +78,6 @@ class TcpChannel(asyncio.Protocol):
         "_timer",
         "_tls",
         "_waiter",
-        "active",
         "direct_tls",
         "encrypted",
         "peer",
@@ -86,14 +86,15 @@ class TcpChannel(asyncio.Protocol):
         "transport",
     )
 
+    framing: ClassVar[Framing] = TCP_FRAMING
+
     def __init__(self, server: Server, direct_tls: bool) -> None:
         self.server = server
         self.direct_tls = direct_tls
         self.encrypted = False
-        self.stream: C2SStream | None = None
+        self.stream: Consumer | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = ""
-        self.active = True  # received data since the last compaction sweep
         self._loop = asyncio.get_running_loop()
         self._pending: list[bytes] | None = None  # writes of this loop iteration
         self._pending_size = 0
@@ -118,7 +119,6 @@ class TcpChannel(asyncio.Protocol):
             self._open_stream()
 
     def data_received(self, data: bytes) -> None:
-        self.active = True
         if self._closed:
             return
         if self._tls is None:
@@ -150,7 +150,6 @@ class TcpChannel(asyncio.Protocol):
         self.transport = None
         self._tls = self._incoming = self._outgoing = None
         if stream is not None:
-            self.server.connections.discard(stream)
             stream.connection_lost()
 
     # -- Channel --------------------------------------------------------------------------
@@ -369,47 +368,8 @@ class TcpChannel(asyncio.Protocol):
             self.transport.abort()
 
     def _open_stream(self) -> None:
-        self.stream = stream = C2SStream(self.server, self)
-        self.server.connections.add(stream)
-
-
-class _Compactor:
-    """Every period, releases the XML parser of the listener's streams that received nothing
-    since the previous sweep. Stops when the listener stops serving."""
-
-    __slots__ = ("direct_tls", "listener", "loop", "period", "server")
-
-    def __init__(
-        self, server: Server, listener: asyncio.Server, direct_tls: bool, period: float
-    ) -> None:
-        self.server = server
-        self.listener = listener
-        self.direct_tls = direct_tls
-        self.period = period
-        self.loop = asyncio.get_running_loop()
-
-    def schedule(self) -> None:
-        self.loop.call_later(self.period, self.sweep)
-
-    def sweep(self) -> None:
-        if self.listener.is_serving():
-            self.step(list(self.server.connections), 0)
-
-    def step(self, streams: list[object], start: int) -> None:
-        end = start + COMPACT_BATCH
-        for stream in streams[start:end]:
-            if not isinstance(stream, C2SStream):
-                continue
-            channel = stream.channel
-            if isinstance(channel, TcpChannel) and channel.direct_tls == self.direct_tls:
-                if channel.active:
-                    channel.active = False
-                else:
-                    stream.parser.compact()
-        if end < len(streams):
-            self.loop.call_soon(self.step, streams, end)
-        else:
-            self.schedule()
+        """The connection is ready (after the handshake with direct TLS): start reading it."""
+        self.stream = C2SStream(self.server, self)
 
 
 async def start_c2s(
@@ -424,5 +384,4 @@ async def start_c2s(
         reuse_port=reuse_port,
         backlog=1024,
     )
-    _Compactor(server, listener, direct_tls, COMPACT_PERIOD_SECONDS).schedule()
     return listener

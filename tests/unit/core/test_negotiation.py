@@ -48,6 +48,7 @@ from xmpp_video.core.tasks import TaskSet
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.stream.states import StreamState
+from xmpp_video.xml.framing import TCP_FRAMING
 
 pytestmark = pytest.mark.asyncio
 
@@ -99,6 +100,7 @@ class FakeChannel:
     """A `Channel` that keeps everything written, and what was written after `close()`."""
 
     peer = "fake-peer"
+    framing = TCP_FRAMING
 
     def __init__(self, *, encrypted: bool, tls_available: bool) -> None:
         self.encrypted = encrypted
