@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,22 @@ class RunningServer:
         return self.app.listeners.ports["c2s_tls"]
 
     @property
+    def http_port(self) -> int:
+        return self.app.listeners.ports["http"]
+
+    @property
+    def https_port(self) -> int:
+        return self.app.listeners.ports["https"]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.http_port}/ws"
+
+    @property
     def cert_path(self) -> Path:
         return self.data_dir / "tls" / "cert.pem"
 
@@ -75,14 +92,21 @@ def server_settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url)
 
 
-@pytest_asyncio.fixture
-async def xmpp_server(server_settings: Settings) -> AsyncIterator[RunningServer]:
-    url = server_settings.effective_database_url
+@asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """A started server with these settings (all listeners on free ports), stopped at the end."""
+    url = settings.effective_database_url
     if url.startswith("postgresql"):
         await asyncio.to_thread(upgrade, url)  # as an operator runs `xmpp-video db upgrade`
-    app = App(server_settings, ephemeral_ports=True)
+    app = App(settings, ephemeral_ports=True)
     await app.start()
     try:
-        yield RunningServer(app, server_settings.data_dir)
+        yield RunningServer(app, settings.data_dir)
     finally:
         await app.stop()
+
+
+@pytest_asyncio.fixture
+async def xmpp_server(server_settings: Settings) -> AsyncIterator[RunningServer]:
+    async with running_server(server_settings) as server:
+        yield server

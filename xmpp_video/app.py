@@ -15,6 +15,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from xmpp_video.auth.tokens import TokenSigner
 from xmpp_video.config import Settings, with_dev_secrets
 from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
@@ -24,6 +25,7 @@ from xmpp_video.core.registry import LocalRegistry
 from xmpp_video.core.router import Router
 from xmpp_video.core.server import Module, Server
 from xmpp_video.core.tasks import TaskSet
+from xmpp_video.http.api import build_routes
 from xmpp_video.modules.disco import DiscoModule
 from xmpp_video.modules.legacy_session import LegacySessionModule
 from xmpp_video.modules.offline import OfflineModule
@@ -35,6 +37,7 @@ from xmpp_video.modules.version import VersionModule
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.storage.migrate import current, head, upgrade
 from xmpp_video.storage.sql import open_storage
+from xmpp_video.transport.http import HttpService
 from xmpp_video.transport.tcp import start_c2s
 from xmpp_video.transport.tls import server_context
 
@@ -77,6 +80,7 @@ class App:
         self.modules: list[Module] = []
         self._session_store = SessionStoreModule()
         self._compactor: compactor.Compactor | None = None
+        self.http: HttpService | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -99,6 +103,7 @@ class App:
             router=router,
             tasks=TaskSet(),
             ssl_context=server_context(s, alpn=["xmpp-client"]),
+            tokens=TokenSigner(s.jwt_secrets, s.access_token_ttl, s.refresh_token_ttl),
         )
         roster = RosterModule()
         self.modules = [
@@ -126,26 +131,40 @@ class App:
 
     async def _listen(self, server: Server) -> None:
         s = self.settings
-        for name, port, direct_tls in (
+        assert server.tokens is not None
+        routes = build_routes(
+            server,
+            server.tokens,
+            lambda: (self.listeners.ports.get("http", 0), self.listeners.ports.get("https", 0)),
+        )
+        self.http = http = HttpService(server, routes, server_context(s, alpn=["http/1.1"]))
+        for name, port, tls in (
             ("c2s", s.c2s_port, False),
             ("c2s_tls", s.c2s_tls_port, True),
+            ("http", s.http_port, False),
+            ("https", s.https_port, True),
         ):
             if self.ephemeral_ports:
                 port = 0
             elif port == 0:
                 continue  # 0 = this listener is off
+            # SO_REUSEPORT only for worker processes: a second server started by mistake
+            # must fail with "address in use", not silently share the port
+            reuse_port = s.workers > 1
             try:
-                # SO_REUSEPORT only for worker processes: a second server started by mistake
-                # must fail with "address in use", not silently share the port
-                listener = await start_c2s(
-                    server, s.bind_host, port, direct_tls=direct_tls, reuse_port=s.workers > 1
-                )
+                if name.startswith("http"):
+                    listener = await http.listen(s.bind_host, port, tls=tls, reuse_port=reuse_port)
+                else:
+                    listener = await start_c2s(
+                        server, s.bind_host, port, direct_tls=tls, reuse_port=reuse_port
+                    )
             except OSError as exc:
                 raise StartupError(
                     f"cannot listen on {s.bind_host}:{port} ({name}): {exc.strerror}"
                 ) from None
             self.listeners.servers.append(listener)
             self.listeners.ports[name] = listener.sockets[0].getsockname()[1]
+        http.start_keepalive()
 
     async def stop(self) -> None:
         """Ordered, bounded shutdown (see module docstring)."""
@@ -157,6 +176,8 @@ class App:
             listener.close()
         if self._compactor is not None:
             self._compactor.stop()
+        if self.http is not None:
+            self.http.stop()
         for stream in list(server.connections):
             stream.close(StreamErrorCondition.SYSTEM_SHUTDOWN, "the server is shutting down")
         while server.connections and time.monotonic() < deadline - 1:  # noqa: ASYNC110

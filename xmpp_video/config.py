@@ -185,6 +185,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("WS_PING_INTERVAL: must be positive")
     if s.workers < 1:
         raise ConfigError("WORKERS: must be at least 1")
+    for secret in s.jwt_secrets:
+        if secret and len(secret.encode()) < 32:
+            raise ConfigError("JWT_SECRET: secrets must be at least 32 bytes long")
     if s.production:
         for name in ("jwt_secret", "turn_secret"):
             value: str = getattr(s, name)

@@ -18,9 +18,11 @@ from collections.abc import Awaitable
 from typing import Protocol
 from xml.etree.ElementTree import Element, SubElement
 
+from xmpp_video.auth.oauthbearer import OAuthBearerServer
 from xmpp_video.auth.passwords import ScramHash
 from xmpp_video.auth.plain import parse_plain
 from xmpp_video.auth.scram import SaslFailure, ScramServer
+from xmpp_video.auth.tokens import TokenError, TokenKind
 from xmpp_video.core.events import SessionBound, SessionClosed
 from xmpp_video.core.server import Server
 from xmpp_video.core.session import Session
@@ -104,7 +106,7 @@ class C2SStream(Session):
         self.stream_id = ""
         self._header_sent = False  # our header for the current XML document is out
         self.authenticated_as: JID | None = None
-        self._scram: ScramServer | None = None
+        self._scram: ScramServer | OAuthBearerServer | None = None  # a SASL exchange
         self._sasl_failures = 0
         # events not handled yet; None while there are none (most of an idle stream's life)
         self._queue: deque[Event] | None = None
@@ -231,7 +233,14 @@ class C2SStream(Session):
 
     @property
     def _tls_required(self) -> bool:
-        return self.server.settings.require_tls and not self.channel.encrypted
+        """REQUIRE_TLS applies where TLS can be negotiated (STARTTLS on TCP). A WebSocket is
+        encrypted or not from the start (wss://): there SPEC §10 holds as it stands, SCRAM
+        always, PLAIN and OAUTHBEARER only when encrypted."""
+        return (
+            self.server.settings.require_tls
+            and not self.channel.encrypted
+            and self.channel.can_starttls()
+        )
 
     def _mechanisms(self) -> list[str]:
         if self._tls_required:
@@ -239,6 +248,8 @@ class C2SStream(Session):
         mechanisms = list(SCRAM_MECHANISMS)
         if self.channel.encrypted:
             mechanisms.append("PLAIN")
+            if self.server.tokens is not None:
+                mechanisms.append("OAUTHBEARER")
         return mechanisms
 
     # -- elements ------------------------------------------------------------------------
@@ -316,6 +327,8 @@ class C2SStream(Session):
             return None
         if mechanism == "PLAIN":
             return self._plain(data)
+        if mechanism == "OAUTHBEARER":
+            return self._oauthbearer(data)
         return self._scram_first(SCRAM_MECHANISMS[mechanism], data)
 
     async def _plain(self, data: bytes) -> None:
@@ -335,6 +348,34 @@ class C2SStream(Session):
             self._fail("not-authorized")
             return
         self._succeed(username, authzid, b"")
+
+    async def _oauthbearer(self, data: bytes) -> None:
+        """RFC 7628 with the HTTP API's access token (SPEC §4). A refused token gets the
+        error challenge; the client's dummy response then ends the exchange (`_response`)."""
+        exchange = OAuthBearerServer()
+        try:
+            request = exchange.start(data)
+        except SaslFailure as exc:
+            self._fail(exc.condition)
+            return
+        tokens = self.server.tokens
+        assert tokens is not None
+        try:
+            username: str | None = tokens.verify(request.token, TokenKind.ACCESS).sub
+        except TokenError:
+            username = None
+        if username is not None and not await self.server.accounts.exists(username):
+            username = None  # the account was deleted after the token was issued
+        if self.state is StreamState.CLOSED:
+            return
+        if username is not None:
+            exchange.accept()
+            self._succeed(username, request.authzid, b"")
+            return
+        self._scram = exchange
+        if self.state is not StreamState.SASL:
+            self._move(StreamState.SASL)
+        self.channel.write(_sasl("challenge", exchange.error_challenge()))
 
     async def _scram_first(self, hash_: ScramHash, data: bytes) -> None:
         scram = ScramServer(hash_)
@@ -364,6 +405,12 @@ class C2SStream(Session):
         if data is None:
             self._fail("incorrect-encoding")
             return None
+        if isinstance(scram, OAuthBearerServer):
+            try:
+                scram.finish_after_error(data)
+            except SaslFailure as exc:
+                self._fail(exc.condition)
+            return None
         try:
             final = scram.client_final(data)
         except SaslFailure as exc:
@@ -389,6 +436,7 @@ class C2SStream(Session):
             return  # an exchange that was still running when the stream ended
         self._scram = None
         self._sasl_failures += 1
+        self.server.stats.auth_failures += 1
         self.channel.write(_sasl_failure(condition))
         if self.state is StreamState.SASL:
             self._move(StreamState.NEGOTIATING)

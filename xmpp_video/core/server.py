@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from xml.etree.ElementTree import Element
 
+from xmpp_video.auth.tokens import TokenSigner
 from xmpp_video.config import Settings
 from xmpp_video.core.accounts import Accounts
 from xmpp_video.core.hooks import Hooks
@@ -36,6 +37,17 @@ class Disco:
 
 
 @dataclass(slots=True)
+class Stats:
+    """Counters read by /metrics; plain integers, cheap to bump on any path."""
+
+    auth_failures: int = 0  # SASL and HTTP login failures
+    http_responses: dict[int, int] = field(default_factory=dict)  # by status
+
+    def http_response(self, status: int) -> None:
+        self.http_responses[status] = self.http_responses.get(status, 0) + 1
+
+
+@dataclass(slots=True)
 class Server:
     settings: Settings
     node_id: str
@@ -50,6 +62,8 @@ class Server:
     disco: Disco = field(default_factory=Disco)
     connections: set[Session] = field(default_factory=set)
     stream_features: list[Element] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    tokens: TokenSigner | None = None  # JWTs for the HTTP API and SASL OAUTHBEARER
 
     @property
     def domain(self) -> str:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -44,6 +45,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # RFC 7622 §3: each JID part is at most 1023 octets; a bare JID is localpart@domainpart.
 PART_LENGTH = 1023
 BARE_JID_LENGTH = 2 * PART_LENGTH + 1
+# Random ids of refresh tokens and their families (``secrets.token_urlsafe(16)``: 22 chars).
+TOKEN_ID_LENGTH = 64
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -185,3 +188,26 @@ class UserSessionRow(Base):
     transport: Mapped[str] = mapped_column(String(16))
     connected_since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     priority: Mapped[int] = mapped_column(Integer)
+
+
+class RefreshTokenRow(Base):
+    """A refresh token handed out (``xmpp_video.auth.tokens``), kept until it expires.
+
+    ``used_at`` is set by its one allowed use; ``revoked`` when its family (the chain rotated
+    from one login) or its user's tokens are revoked. ``username`` is the prepared local part.
+    """
+
+    __tablename__ = "refresh_token"
+    __table_args__ = (
+        Index(None, "family"),
+        Index(None, "username"),
+        Index(None, "expires_at"),
+    )
+
+    jti: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
+    family: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH))
+    username: Mapped[str] = mapped_column(String(PART_LENGTH))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -228,3 +228,73 @@ class SessionRepository(Protocol):
     async def set_priority(self, bare_jid: str, resource: str, priority: int) -> bool:
         """Record a new presence priority. Returns False when there is no such row."""
         ...
+
+
+class RefreshUse(StrEnum):
+    """What :meth:`RefreshTokenRepository.use` found."""
+
+    OK = "ok"
+    """The token was unused, unrevoked and unexpired; it is now marked used."""
+    REUSED = "reused"
+    """The token was already used, or revoked: it leaked. The caller revokes its family."""
+    EXPIRED = "expired"
+    """The token is known but expired (and was neither used nor revoked)."""
+    UNKNOWN = "unknown"
+    """No such token (never issued here, or purged after it expired)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UseResult:
+    """The outcome of one use of a refresh token; ``username`` and ``family`` are those of the
+    token's row, None when ``status`` is UNKNOWN."""
+
+    status: RefreshUse
+    username: str | None = None
+    family: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RefreshUse.OK
+
+
+class RefreshTokenRepository(Protocol):
+    """Refresh tokens handed out, so that each works once (rotation with reuse detection).
+
+    ``jti`` and ``family`` are the token's claims (``xmpp_video.auth.tokens.Claims``);
+    ``username`` is the prepared local part. Datetimes are timezone-aware.
+    """
+
+    async def add(
+        self,
+        jti: str,
+        family: str,
+        username: str,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> None:
+        """Record a new, unused refresh token (before handing it out). A ``jti`` already
+        recorded is a programming error (``sqlalchemy.exc.IntegrityError``)."""
+        ...
+
+    async def use(self, jti: str, now: dt.datetime) -> UseResult:
+        """Mark the token used if it is unused, unrevoked and ``expires_at > now``: OK.
+
+        Atomic: of concurrent uses of one token, exactly one is OK and the others are REUSED.
+        On REUSED the caller revokes the family (``revoke_family(result.family)``).
+        """
+        ...
+
+    async def revoke_family(self, family: str) -> int:
+        """Revoke every token of ``family``; returns how many were not revoked before."""
+        ...
+
+    async def revoke_user(self, username: str) -> int:
+        """Revoke every token of ``username`` (password change, account deletion); returns
+        how many were not revoked before."""
+        ...
+
+    async def purge_expired(self, now: dt.datetime) -> int:
+        """Delete the tokens with ``expires_at <= now`` (used, revoked or not); returns how many.
+
+        Their JWTs are refused as expired anyway, so nothing is lost."""
+        ...

@@ -43,9 +43,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .engine import create_engine, session_factory
-from .models import OfflineMessage, RosterItemRow, User, UserSessionRow, UTCDateTime, utcnow
+from .models import (
+    OfflineMessage,
+    RefreshTokenRow,
+    RosterItemRow,
+    User,
+    UserSessionRow,
+    UTCDateTime,
+    utcnow,
+)
 from .repositories import (
     OfflineRepository,
+    RefreshTokenRepository,
+    RefreshUse,
     RosterItem,
     RosterRepository,
     ScramHash,
@@ -54,6 +64,7 @@ from .repositories import (
     StoredScram,
     Subscription,
     Transport,
+    UseResult,
     UserRepository,
 )
 
@@ -440,6 +451,97 @@ class SqlSessionRepository:
         return _rowcount(result) > 0
 
 
+def _aware(when: dt.datetime, what: str) -> dt.datetime:
+    if when.utcoffset() is None:
+        raise ValueError(f"{what} needs a timezone-aware datetime")
+    return when
+
+
+class SqlRefreshTokenRepository:
+    """:class:`~.repositories.RefreshTokenRepository` over SQLAlchemy.
+
+    ``use`` is one conditional ``UPDATE … RETURNING``: a concurrent use of the same token
+    either wins it or (PostgreSQL re-checks the condition after the winner commits; SQLite
+    runs one writer at a time) matches no row and reads the winner's ``used_at``.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(
+        self,
+        jti: str,
+        family: str,
+        username: str,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> None:
+        stmt = insert(RefreshTokenRow).values(
+            jti=jti,
+            family=family,
+            username=username,
+            issued_at=_aware(issued_at, "add"),
+            expires_at=_aware(expires_at, "add"),
+            used_at=None,
+            revoked=False,
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
+
+    async def use(self, jti: str, now: dt.datetime) -> UseResult:
+        _aware(now, "use")
+        row = RefreshTokenRow
+        claim = (
+            update(row)
+            .where(
+                row.jti == jti,
+                row.used_at.is_(None),
+                row.revoked.is_(False),
+                row.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(row.username, row.family)
+        )
+        probe = select(row.username, row.family, row.used_at, row.revoked).where(row.jti == jti)
+        async with self._sessions.begin() as session:
+            won = (await session.execute(claim)).one_or_none()
+            if won is not None:
+                return UseResult(RefreshUse.OK, won.username, won.family)
+            found = (await session.execute(probe)).one_or_none()
+        if found is None:
+            return UseResult(RefreshUse.UNKNOWN)
+        # A used or revoked token is a reuse even once expired: its family is suspect.
+        status = (
+            RefreshUse.REUSED if found.used_at is not None or found.revoked else RefreshUse.EXPIRED
+        )
+        return UseResult(status, found.username, found.family)
+
+    async def revoke_family(self, family: str) -> int:
+        stmt = (
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.family == family, RefreshTokenRow.revoked.is_(False))
+            .values(revoked=True)
+        )
+        async with self._sessions.begin() as session:
+            return _rowcount(await session.execute(stmt))
+
+    async def revoke_user(self, username: str) -> int:
+        stmt = (
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.username == username, RefreshTokenRow.revoked.is_(False))
+            .values(revoked=True)
+        )
+        async with self._sessions.begin() as session:
+            return _rowcount(await session.execute(stmt))
+
+    async def purge_expired(self, now: dt.datetime) -> int:
+        stmt = delete(RefreshTokenRow).where(
+            RefreshTokenRow.expires_at <= _aware(now, "purge_expired")
+        )
+        async with self._sessions.begin() as session:
+            return _rowcount(await session.execute(stmt))
+
+
 @dataclass(frozen=True, slots=True)
 class Storage:
     """The repositories over one engine. Call :meth:`close` once, at shutdown."""
@@ -449,6 +551,13 @@ class Storage:
     roster: RosterRepository
     offline: OfflineRepository
     sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1`` (health checks); raises the driver's error when the database does
+        not answer. Bound the wait with ``asyncio.timeout``: a pool at its limit queues this."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(literal(1, Integer())))
 
     async def close(self) -> None:
         """Close every pooled connection. The repositories must not be used afterwards."""
@@ -477,4 +586,5 @@ async def open_storage(url: str) -> Storage:
         roster=SqlRosterRepository(sessions),
         offline=SqlOfflineRepository(sessions),
         sessions=SqlSessionRepository(sessions),
+        refresh_tokens=SqlRefreshTokenRepository(sessions),
     )

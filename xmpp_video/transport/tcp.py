@@ -113,7 +113,7 @@ class TcpChannel(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if self.direct_tls and self.server.ssl_context is not None:
+        if self.direct_tls and self._ssl_context() is not None:
             self._start_tls()  # the stream starts once the handshake is done
         else:
             self._open_stream()
@@ -236,10 +236,9 @@ class TcpChannel(asyncio.Protocol):
         transport.resume_reading()
 
     def can_starttls(self) -> bool:
-        return self.server.ssl_context is not None and not self.encrypted and self._tls is None
+        return self._ssl_context() is not None and not self.encrypted and self._tls is None
 
     async def starttls(self) -> None:
-        assert self.server.ssl_context is not None
         self.flush()  # <proceed/> goes out in clear text, before the handshake
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -251,8 +250,11 @@ class TcpChannel(asyncio.Protocol):
 
     # -- TLS ------------------------------------------------------------------------------
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        return self.server.ssl_context
+
     def _start_tls(self) -> None:
-        context = self.server.ssl_context
+        context = self._ssl_context()
         assert context is not None
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()

@@ -19,7 +19,14 @@ from xmpp_video.storage.sql import open_storage
 
 from .factories import DOMAIN, both_creds
 
-TABLES = {"alembic_version", "users", "roster_items", "offline_messages", "user_session"}
+TABLES = {
+    "alembic_version",
+    "users",
+    "roster_items",
+    "offline_messages",
+    "user_session",
+    "refresh_token",
+}
 
 
 async def schema_diff(url: str, metadata: MetaData) -> list[Any]:
@@ -80,7 +87,7 @@ def test_current_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> 
 
 def test_upgrade_reaches_head(database_url: str) -> None:
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0001"
+    assert migrate.current(database_url) == migrate.head() == "0002"
 
 
 @pytest.mark.asyncio
@@ -128,3 +135,16 @@ def test_percent_in_url_survives_the_config_parser(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / '100%db' / 'xv.db'}"
     migrate.upgrade(url)
     assert migrate.current(url) == migrate.head()
+
+
+@pytest.mark.asyncio
+async def test_0002_adds_and_removes_only_refresh_token(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0001")
+    assert await table_names(database_url) == TABLES - {"refresh_token"}
+
+    await asyncio.to_thread(migrate.upgrade, database_url, "0002")
+    assert await table_names(database_url) == TABLES
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0001")
+    assert await table_names(database_url) == TABLES - {"refresh_token"}
+    assert await asyncio.to_thread(migrate.current, database_url) == "0001"

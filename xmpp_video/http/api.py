@@ -1,0 +1,31 @@
+"""The routes of the HTTP listener (SPEC §4), built from the server context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xmpp_video.auth.tokens import TokenSigner
+from xmpp_video.core.server import Server
+from xmpp_video.http.auth_api import AuthEndpoints
+from xmpp_video.http.health import HealthEndpoint
+from xmpp_video.http.metrics import MetricsEndpoint
+from xmpp_video.http.routes import Routes
+from xmpp_video.http.turn_api import TurnEndpoint
+from xmpp_video.http.well_known import HostMeta
+
+
+def build_routes(
+    server: Server, signer: TokenSigner, ports: Callable[[], tuple[int, int]]
+) -> Routes:
+    routes = Routes()
+    routes.observers.append(server.stats.http_response)
+    auth = AuthEndpoints(server, signer)
+    routes.add("POST", "/api/auth/login", auth.login)
+    routes.add("POST", "/api/auth/token", auth.refresh)
+    routes.add("GET", "/api/turn/credentials", TurnEndpoint(server, auth).get)
+    routes.add("GET", "/health", HealthEndpoint(server).get)
+    routes.add("GET", "/metrics", MetricsEndpoint(server).get)
+    host_meta = HostMeta(server.domain, ports)
+    routes.add("GET", "/.well-known/host-meta", host_meta.xml)
+    routes.add("GET", "/.well-known/host-meta.json", host_meta.json)
+    return routes
