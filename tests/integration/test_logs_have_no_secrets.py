@@ -20,8 +20,12 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.integration.http.wsclient import OPEN as WS_OPEN
+from tests.integration.http.wsclient import connect as ws_connect
+from tests.integration.http.wsclient import recv as ws_recv
 from tests.interop.slix import TIMEOUT, connected, make_client
 from tests.server_fixtures import RunningServer
 
@@ -141,6 +145,55 @@ async def test_logins_and_messages_log_no_secret(
     secrets_ |= await _stored_key_secrets(xmpp_server, "romeo")
     secrets_ |= await _stored_key_secrets(xmpp_server, "juliet")
     _assert_no_secret(records, secrets_)
+
+
+@pytest.mark.asyncio
+async def test_http_api_logs_no_password_token_or_secret(
+    debug_logs: pytest.LogCaptureFixture, xmpp_server: RunningServer
+) -> None:
+    """Login (right and wrong), refresh, reuse of a refresh token, TURN credentials, and an
+    OAUTHBEARER login: no password, token, TURN password or server secret in any record."""
+    await xmpp_server.add_user("romeo", ROMEO_PASSWORD)
+    settings = xmpp_server.app.settings
+    async with httpx.AsyncClient(base_url=xmpp_server.http_url, timeout=10) as http:
+        wrong = {"username": "romeo", "password": WRONG_PASSWORD}
+        assert (await http.post("/api/auth/login", json=wrong)).status_code == 401
+        right = {"username": "romeo", "password": ROMEO_PASSWORD}
+        tokens = (await http.post("/api/auth/login", json=right)).json()
+        rotated = (
+            await http.post("/api/auth/token", json={"refresh_token": tokens["refresh_token"]})
+        ).json()
+        reuse = await http.post("/api/auth/token", json={"refresh_token": tokens["refresh_token"]})
+        assert reuse.status_code == 401
+        bearer = {"authorization": f"Bearer {rotated['access_token']}"}
+        turn = (await http.get("/api/turn/credentials", headers=bearer)).json()
+    initial = f"n,,\x01auth=Bearer {rotated['access_token']}\x01\x01".encode()
+    async with await ws_connect(xmpp_server, tls=True) as ws:
+        await ws.send(WS_OPEN)
+        await ws_recv(ws)
+        await ws_recv(ws)
+        payload = base64.b64encode(initial).decode()
+        await ws.send(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='OAUTHBEARER'>"
+            f"{payload}</auth>"
+        )
+        assert (await ws_recv(ws)).tag.endswith("success")
+
+    secrets_ = {
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rotated["access_token"],
+        rotated["refresh_token"],
+        turn["password"],
+        settings.jwt_secret,
+        settings.turn_secret,
+    }
+    for token in list(secrets_):
+        secrets_.add(token.rsplit(".", 1)[-1])  # a JWT's signature alone
+    secrets_ |= _encodings(initial)
+    for password in (ROMEO_PASSWORD, WRONG_PASSWORD):
+        secrets_ |= _encodings(password.encode())
+    _assert_no_secret(list(debug_logs.records), secrets_)
 
 
 def _cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:

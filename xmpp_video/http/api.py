@@ -8,10 +8,22 @@ from xmpp_video.auth.tokens import TokenSigner
 from xmpp_video.core.server import Server
 from xmpp_video.http.auth_api import AuthEndpoints
 from xmpp_video.http.health import HealthEndpoint
+from xmpp_video.http.messages import Request, Response, json_error
 from xmpp_video.http.metrics import MetricsEndpoint
+from xmpp_video.http.paths import WEBSOCKET_PATHS
 from xmpp_video.http.routes import Routes
 from xmpp_video.http.turn_api import TurnEndpoint
 from xmpp_video.http.well_known import HostMeta
+
+
+async def _upgrade_required(request: Request) -> Response:
+    """A plain GET of a WebSocket path (upgrades never reach the routes)."""
+    return json_error(
+        426,
+        "upgrade_required",
+        "this is a WebSocket endpoint: connect with subprotocol 'xmpp' (RFC 7395) or none (JSON)",
+        (("Upgrade", "websocket"),),
+    )
 
 
 def build_routes(
@@ -28,4 +40,6 @@ def build_routes(
     host_meta = HostMeta(server.domain, ports)
     routes.add("GET", "/.well-known/host-meta", host_meta.xml)
     routes.add("GET", "/.well-known/host-meta.json", host_meta.json)
+    for path in WEBSOCKET_PATHS:
+        routes.add("GET", path, _upgrade_required)
     return routes

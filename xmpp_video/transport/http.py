@@ -29,13 +29,13 @@ from wsproto.events import CloseConnection
 
 from xmpp_video.core.server import Server
 from xmpp_video.http.messages import Request, Response, json_error
+from xmpp_video.http.paths import WEBSOCKET_PATHS
 from xmpp_video.http.routes import Routes
 from xmpp_video.transport.tcp import TcpChannel
 from xmpp_video.transport.websocket import SUBPROTOCOL, WebSocketChannel
 
 log = logging.getLogger(__name__)
 
-WEBSOCKET_PATHS: Final = frozenset({"/ws", "/xmpp-websocket"})
 MAX_HEADERS_SIZE: Final = 16384
 REQUEST_TIMEOUT_SECONDS: Final = 10.0  # to send a whole request once it has begun (slowloris)
 KEEPALIVE_SECONDS: Final = 30.0  # an idle keep-alive connection is closed after this

@@ -140,6 +140,10 @@ async def test_bad_login_bodies(
 
 async def test_unknown_path_and_wrong_method(http: httpx.AsyncClient) -> None:
     _error(await http.get("/api/nothing"), 404, "not_found")
+    for path in ("/ws", "/xmpp-websocket"):
+        plain = await http.get(path)
+        _error(plain, 426, "upgrade_required")
+        assert plain.headers["upgrade"] == "websocket"
     response = await http.get("/api/auth/login")
     _error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST"

@@ -215,3 +215,35 @@ async def test_shutdown_tells_websocket_clients(xmpp_server: RunningServer) -> N
         await stopping
     assert condition == "system-shutdown"
     assert code == CloseCode.NORMAL_CLOSURE
+
+
+async def test_keepalive_pings_and_closes_a_silent_peer(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, ws_ping_interval=0.2)
+    async with running_server(settings) as server:
+        # a real client library answers pings by itself: still connected after many intervals
+        async with await connect(server) as lively:
+            await lively.send(OPEN)
+            await recv(lively)
+            await recv(lively)
+            await asyncio.sleep(1.2)
+            await lively.send("<iq xmlns='jabber:client' type='get' id='x'/>")  # not authorized
+            condition, _code = await _stream_error(lively)
+            assert condition == "not-authorized"  # it was alive until then
+        # a peer that never answers: pinged, then closed within a few intervals
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        assert head.startswith(b"HTTP/1.1 101")
+        assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head  # RFC 6455 §1.3 example
+        received = b""
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(4096):
+                received += chunk
+        writer.close()
+        assert received.startswith(b"\x89\x00")  # a ping, unanswered...
+        assert b"connection-timeout" in received  # ...then the stream error and the close
+        assert b"\x88" in received

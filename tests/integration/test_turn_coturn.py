@@ -1,0 +1,254 @@
+"""A real coturn accepts `xmpp_video.turn` credentials and refuses tampered or expired ones.
+
+The module starts ``turnserver`` once, on loopback and free ports, with the repository's
+``turnserver.conf`` minus what a one-machine test must change (listeners, secret, realm, log,
+pid and database files in a temp directory, loopback peers allowed). ``turnutils_uclient``
+(shipped with coturn) then allocates with the credentials: ``-y`` makes two clients allocate a
+relay each and send UDP packets to each other through both relays, so a success means the
+allocation, the permission and the relayed data all worked.
+
+Needs coturn (``apt-get install coturn``; ``.ci/run`` installs it): skipped without it,
+failed under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from xmpp_video.turn import TurnCredentials, turn_credentials
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_CONF = ROOT / "turnserver.conf"
+HOST = "127.0.0.1"
+USER = "alice@localhost"
+REALM = "xmpp-video.test"
+START_TIMEOUT_S = 10.0
+CLIENT_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+
+# turnserver.conf keys the test replaces (every occurrence) with its own values
+OVERRIDDEN = frozenset(
+    {
+        "listening-port",
+        "listening-ip",
+        "relay-ip",
+        "external-ip",
+        "tls-listening-port",
+        "static-auth-secret",
+        "realm",
+        "denied-peer-ip",
+        "log-file",
+        "pidfile",
+        "userdb",
+    }
+)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+@dataclass(frozen=True)
+class Coturn:
+    port: int
+    secret: str
+    log: Path
+
+    def credentials(
+        self, *, now: float | None = None, secret: str | None = None
+    ) -> TurnCredentials:
+        return turn_credentials(
+            self.secret if secret is None else secret,
+            USER,
+            600,
+            [f"turn:{HOST}:{self.port}?transport=udp"],
+            time.time() if now is None else now,
+        )
+
+    def uclient(self, username: str, password: str) -> subprocess.CompletedProcess[str]:
+        """One UDP client pair (-y), no RTCP (-c), one 50-byte message each way."""
+        command = ["turnutils_uclient", "-v", "-y", "-c", "-n", "1", "-m", "1", "-l", "50"]
+        command += ["-p", str(self.port), "-u", username, "-w", password, HOST]
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def derived_config(port: int, secret: str, tmp: Path) -> str:
+    """The shipped turnserver.conf with loopback test values instead of OVERRIDDEN keys."""
+    kept = []
+    for line in SHIPPED_CONF.read_text(encoding="utf-8").splitlines():
+        key = line.split("=", 1)[0].strip()
+        if line.lstrip().startswith("#") or key not in OVERRIDDEN:
+            kept.append(line)
+    kept += [
+        "# --- test overrides ---",
+        f"listening-ip={HOST}",
+        f"relay-ip={HOST}",
+        f"listening-port={port}",
+        f"static-auth-secret={secret}",
+        f"realm={REALM}",
+        "allow-loopback-peers",
+        f"log-file={tmp / 'turnserver.log'}",
+        "no-stdout-log",
+        f"pidfile={tmp / 'turnserver.pid'}",
+        f"userdb={tmp / 'turndb'}",
+    ]
+    return "\n".join(kept) + "\n"
+
+
+def free_udp_tcp_port() -> int:
+    """A port free for both UDP and TCP on HOST (coturn listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((HOST, 0))
+            port: int = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((HOST, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port for both UDP and TCP")
+
+
+def stun_binding_answered(port: int) -> bool:
+    """Send a STUN Binding request (RFC 5389) over UDP; True if a success response comes."""
+    transaction = secrets.token_bytes(12)
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + transaction
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        try:
+            sock.sendto(request, (HOST, port))
+            answer = sock.recv(2048)
+        except OSError:  # timeout, or ICMP port unreachable while coturn starts
+            return False
+    return answer[:2] == b"\x01\x01" and answer[8:20] == transaction
+
+
+def stop_by_pid(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    missing = [t for t in ("turnserver", "turnutils_uclient") if shutil.which(t) is None]
+    if missing:
+        reason = f"coturn is not installed ({', '.join(missing)} missing; apt-get install coturn)"
+        if _in_ci():
+            pytest.fail(f"{reason} (CI=true: coturn is required)")
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("coturn")
+    port = free_udp_tcp_port()
+    secret = secrets.token_hex(16)
+    conf = tmp / "turnserver.conf"
+    conf.write_text(derived_config(port, secret, tmp), encoding="utf-8")
+    server = Coturn(port, secret, tmp / "turnserver.log")
+    with (tmp / "stdout.log").open("wb") as stdout:
+        process = subprocess.Popen(
+            ["turnserver", "-c", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not stun_binding_answered(port):
+            if process.poll() is not None:
+                pytest.fail(f"turnserver exited with {process.returncode}: {_log_tail(server)}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"turnserver not answering after {START_TIMEOUT_S}s: {_log_tail(server)}"
+                )
+            time.sleep(0.05)
+        yield server
+    finally:
+        stop_by_pid(process)
+
+
+def _log_tail(server: Coturn) -> str:
+    try:
+        return server.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+    except OSError:
+        return "(no log)"
+
+
+def _relayed_messages(output: str) -> tuple[int, int]:
+    match = re.search(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", output, re.MULTILINE)
+    assert match, output[-3000:]
+    return int(match[1]), int(match[2])
+
+
+def test_shipped_config_uses_the_turn_rest_api_scheme() -> None:
+    lines = SHIPPED_CONF.read_text(encoding="utf-8").splitlines()
+    active = {line.split("=", 1)[0].strip() for line in lines if not line.startswith("#")}
+    assert {"use-auth-secret", "static-auth-secret", "realm", "fingerprint", "no-cli"} <= active
+    assert {"no-multicast-peers", "denied-peer-ip", "listening-port"} <= active
+    assert "listening-port=3478" in lines
+    assert "#tls-listening-port=5349" in lines
+    assert "allow-loopback-peers" not in active
+
+
+def test_allocation_succeeds_with_issued_credentials(coturn: Coturn) -> None:
+    creds = coturn.credentials()
+    assert creds.username.endswith(f":{USER}")
+    result = coturn.uclient(creds.username, creds.password)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:] + _log_tail(coturn)
+    assert "Received relay addr: 127.0.0.1:" in output
+    sent, received = _relayed_messages(output)
+    assert sent > 0
+    assert received > 0
+
+
+def _tampered(password: str) -> str:
+    mac = bytearray(base64.b64decode(password))
+    mac[0] ^= 0x01
+    return base64.b64encode(bytes(mac)).decode()
+
+
+@pytest.mark.parametrize("case", ["tampered-password", "expired-username", "other-secret"])
+def test_allocation_refused(coturn: Coturn, case: str) -> None:
+    if case == "tampered-password":
+        valid = coturn.credentials()
+        username, password = valid.username, _tampered(valid.password)
+    elif case == "expired-username":
+        expired = coturn.credentials(now=time.time() - 3600)  # expired 50 minutes ago
+        assert expired.expires < time.time()
+        username, password = expired.username, expired.password
+    else:
+        forged = coturn.credentials(secret=coturn.secret + "x")
+        username, password = forged.username, forged.password
+    result = coturn.uclient(username, password)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    # coturn answered (with 401 errors), so the refusal is about the credentials
+    assert "allocate response received" in output, output[-3000:]
+    assert "Cannot complete Allocation" in output, output[-3000:]
+    assert "Received relay addr" not in output
