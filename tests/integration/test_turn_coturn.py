@@ -13,6 +13,7 @@ failed under ``CI=true``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -26,8 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.server_fixtures import PASSWORD, make_settings, running_server
 from xmpp_video.turn import TurnCredentials, turn_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,3 +255,36 @@ def test_allocation_refused(coturn: Coturn, case: str) -> None:
     assert "allocate response received" in output, output[-3000:]
     assert "Cannot complete Allocation" in output, output[-3000:]
     assert "Received relay addr" not in output
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+async def test_http_api_credentials_open_a_relay(
+    coturn: Coturn, tmp_path: Path, database_url: str
+) -> None:
+    """End to end: log in over HTTP, fetch /api/turn/credentials from our server configured
+    with coturn's secret, allocate a relay with exactly what it returned."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        turn_secret=coturn.secret,
+        turn_uris=f"turn:{HOST}:{coturn.port}?transport=udp",
+    )
+    async with running_server(settings) as server:
+        await server.add_user("alice")
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+            login = await http.post(
+                "/api/auth/login", json={"username": "alice", "password": PASSWORD}
+            )
+            token = login.json()["access_token"]
+            response = await http.get(
+                "/api/turn/credentials", headers={"authorization": f"Bearer {token}"}
+            )
+    assert response.status_code == 200, response.text
+    creds = response.json()
+    assert creds["uris"] == [f"turn:{HOST}:{coturn.port}?transport=udp"]
+    assert creds["username"].endswith(":alice@localhost")
+    result = await asyncio.to_thread(coturn.uclient, creds["username"], creds["password"])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:] + _log_tail(coturn)
+    assert "Received relay addr: 127.0.0.1:" in output
