@@ -30,6 +30,10 @@ def check(settings: Settings) -> int:
     print(f"c2s (STARTTLS)  {s.bind_host}:{s.c2s_port}")
     if s.c2s_tls_port:
         print(f"c2s (TLS)       {s.bind_host}:{s.c2s_tls_port}")
+    if s.http_port:
+        print(f"HTTP, ws://     {s.bind_host}:{s.http_port}  (/api, /ws, /xmpp-websocket)")
+    if s.https_port:
+        print(f"HTTPS, wss://   {s.bind_host}:{s.https_port}")
     print(
         f"TLS certificate {s.tls_cert or s.data_dir / 'tls' / 'cert.pem'} "
         f"({'configured' if s.tls_cert else 'self-signed, generated on first start'})"
@@ -37,7 +41,7 @@ def check(settings: Settings) -> int:
     print(f"mode            {'production' if s.production else 'development'}")
     print("\nsettings (environment variable, default, meaning):")
     for name, default, doc in Settings.describe():
-        print(f"  {name:<18} {default:<12} {doc}")
+        print(f"  {name:<26} {default:<12} {doc}")
     return 0
 
 

@@ -304,3 +304,20 @@ async def test_metrics_count_what_happened(http: httpx.AsyncClient) -> None:
     assert "xmpp_video_auth_failures_total 1.0" in text
     assert 'xmpp_video_connections{transport="websocket"} 0.0' in text
     assert "xmpp_video_stanzas_routed_total" in text
+
+
+async def test_the_api_over_https(xmpp_server: RunningServer) -> None:
+    url = f"https://localhost:{xmpp_server.https_port}"
+    async with httpx.AsyncClient(
+        base_url=url, verify=xmpp_server.client_ssl_context(), timeout=10
+    ) as https:
+        await xmpp_server.add_user("alice")
+        health = await https.get("/health")
+        assert health.status_code == 200
+        login = await https.post(
+            "/api/auth/login", json={"username": "alice", "password": PASSWORD}
+        )
+        assert login.status_code == 200
+        meta = await https.get("/.well-known/host-meta.json")
+        hrefs = [link["href"] for link in meta.json()["links"]]
+        assert hrefs[0] == f"wss://localhost:{xmpp_server.https_port}/xmpp-websocket"
