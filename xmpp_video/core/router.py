@@ -14,8 +14,16 @@ are those of RFC 6120 §10 and RFC 6121 §8.5, row by row:
 | full JID offline         | as bare JID (headline drop) | subscr. → bare   | service-unavailable |
 | unknown account          | service-unavailable         | dropped          | service-unavailable |
 
+A message carrying Jingle Message Initiation (XEP-0353, SPEC §10) to a bare JID goes to *every*
+available resource whatever its priority, the sending session excepted (``accept``/``reject``
+sent to one's own bare JID tell the other devices to stop ringing).
+
 An error or result is never answered with an error; `groupchat` to an account gets
 service-unavailable. The caller (the session) has already stamped `from`.
+
+Observers (`observers`) see every message and every iq to a full JID after the router has
+handled it, with the sessions it reached: carbons, the archive and the call processes follow
+traffic that way without the router knowing them.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from xmpp_video.stanza.errors import StanzaError, error_reply
 
 log = logging.getLogger(__name__)
 
+JMI_PREFIX = "{urn:xmpp:jingle-message:0}"
 UserExists = Callable[[str], Awaitable[bool]]
 OfflineStore = Callable[[Element, str], Awaitable[bool]]
 SUBSCRIPTION_TYPES = frozenset(("subscribe", "subscribed", "unsubscribe", "unsubscribed"))
@@ -43,6 +52,41 @@ SUBSCRIPTION_TYPES = frozenset(("subscribe", "subscribed", "unsubscribe", "unsub
 
 async def _no_offline(stanza: Element, to_bare: str) -> bool:
     return False
+
+
+class Routed:
+    """A message (any type) or an iq to a full JID that the router has just handled.
+
+    ``to``: as addressed; ``recipients``: the sessions it was delivered to (empty when it went
+    to offline storage, was bounced or dropped); ``stored``: it went to offline storage.
+    Observers must not modify ``stanza`` (it may be queued for delivery): copy it first.
+    """
+
+    __slots__ = ("origin", "recipients", "sender", "stanza", "stored", "to")
+
+    def __init__(
+        self,
+        stanza: Element,
+        sender: JID,
+        to: JID,
+        origin: Session | None,
+        recipients: list[Session],
+        stored: bool = False,
+    ) -> None:
+        self.stanza = stanza
+        self.sender = sender
+        self.to = to
+        self.origin = origin
+        self.recipients = recipients
+        self.stored = stored
+
+
+Observer = Callable[[Routed], None]
+
+
+def is_jmi(stanza: Element) -> bool:
+    """Whether a message carries a Jingle Message Initiation element."""
+    return any(child.tag.startswith(JMI_PREFIX) for child in stanza)
 
 
 class Router:
@@ -60,6 +104,7 @@ class Router:
         self.hooks = hooks
         self.user_exists = user_exists
         self.offline_store: OfflineStore = _no_offline
+        self.observers: list[Observer] = []
         self.routed = 0
 
     # -- entry points --------------------------------------------------------------------
@@ -93,6 +138,8 @@ class Router:
             target = self.registry.get(str(to))
             if target is not None:
                 target.deliver(stanza)
+                if self.observers:
+                    self._observe(Routed(stanza, sender, to, origin, [target]))
                 return None
             if tag == IQ:
                 self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
@@ -101,10 +148,17 @@ class Router:
                 return None
             to = to.bare
         if tag == MESSAGE:
-            return self._message_to_bare(stanza, str(to), origin)
+            return self._message_to_bare(stanza, sender, to, origin)
         if tag == IQ:
             return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
         return None
+
+    def _observe(self, routed: Routed) -> None:
+        for observer in self.observers:
+            try:
+                observer(routed)
+            except Exception:
+                log.exception("stanza observer %r failed", observer)
 
     def deliver_to(self, stanza: Element, origin: Session | None = None) -> None:
         """Deliver a stanza the server wrote (replies, pushes) to its `to` full JID or session."""
@@ -120,22 +174,33 @@ class Router:
     # -- messages ------------------------------------------------------------------------
 
     def _message_to_bare(
-        self, stanza: Element, bare: str, origin: Session | None
+        self, stanza: Element, sender: JID, to: JID, origin: Session | None
     ) -> Awaitable[None] | None:
         type_ = stanza.get("type", "normal")
+        bare = str(to.bare)
         if type_ == "groupchat":
             self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
             return None
-        targets = self.best_resources(bare)
-        if targets:
-            if type_ == "headline":
+        if is_jmi(stanza):
+            targets = [s for s in self.registry.resources(bare) if s.available and s is not origin]
+        else:
+            targets = self.best_resources(bare)
+            if targets and type_ == "headline":
                 targets = [
                     s for s in self.registry.resources(bare) if s.available and s.priority >= 0
                 ]
+        if targets:
             for target in targets:
                 target.deliver(stanza)
+            if self.observers:
+                self._observe(Routed(stanza, sender, to, origin, targets))
             return None
-        return self._message_offline(stanza, bare, type_, origin)
+        if to.bare == sender.bare and is_jmi(stanza):
+            # a copy for one's other devices, and there are none online: nothing to store
+            if self.observers:
+                self._observe(Routed(stanza, sender, to, origin, []))
+            return None
+        return self._message_offline(stanza, sender, to, type_, origin)
 
     def best_resources(self, bare: str) -> list[Session]:
         """Available resources with the highest non-negative priority (RFC 6121 §8.5.2.1.1)."""
@@ -151,23 +216,26 @@ class Router:
         return best
 
     async def _message_offline(
-        self, stanza: Element, bare: str, type_: str, origin: Session | None
+        self, stanza: Element, sender: JID, to: JID, type_: str, origin: Session | None
     ) -> None:
+        bare = str(to.bare)
         if not self.registry.resources(bare) and not await self.user_exists(bare):
             if type_ != "error":
                 self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
             return
-        if type_ in ("headline", "error"):
-            return
-        try:
-            stored = await self.offline_store(stanza, bare)
-        except Exception:
-            # never lost silently: the sender learns it did not get through and may retry
-            log.exception("offline storage failed for %s", bare)
-            self._reply_error(stanza, StanzaErrorCondition.RESOURCE_CONSTRAINT, origin)
-            return
-        if not stored:
-            self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+        stored = False
+        if type_ not in ("headline", "error"):
+            try:
+                stored = await self.offline_store(stanza, bare)
+            except Exception:
+                # never lost silently: the sender learns it did not get through and may retry
+                log.exception("offline storage failed for %s", bare)
+                self._reply_error(stanza, StanzaErrorCondition.RESOURCE_CONSTRAINT, origin)
+                return
+            if not stored:
+                self._reply_error(stanza, StanzaErrorCondition.SERVICE_UNAVAILABLE, origin)
+        if self.observers:
+            self._observe(Routed(stanza, sender, to, origin, [], stored))
 
     # -- presence ------------------------------------------------------------------------
 
