@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from xmpp_video.auth.tokens import TokenSigner
+from xmpp_video.calls.manager import CallManager
 from xmpp_video.config import Settings, with_dev_secrets
 from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
@@ -26,8 +27,11 @@ from xmpp_video.core.router import Router
 from xmpp_video.core.server import Module, Server
 from xmpp_video.core.tasks import TaskSet
 from xmpp_video.http.api import build_routes
+from xmpp_video.modules.carbons import CarbonsModule
 from xmpp_video.modules.disco import DiscoModule
+from xmpp_video.modules.external_services import ExternalServicesModule
 from xmpp_video.modules.legacy_session import LegacySessionModule
+from xmpp_video.modules.mam import MamModule
 from xmpp_video.modules.offline import OfflineModule
 from xmpp_video.modules.ping import PingModule
 from xmpp_video.modules.presence import PresenceModule
@@ -36,7 +40,7 @@ from xmpp_video.modules.session_store import SessionStoreModule
 from xmpp_video.modules.version import VersionModule
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.storage.migrate import current, head, upgrade
-from xmpp_video.storage.sql import open_storage
+from xmpp_video.storage.sql import Storage, open_storage
 from xmpp_video.transport.http import HttpService
 from xmpp_video.transport.tcp import start_c2s
 from xmpp_video.transport.tls import server_context
@@ -79,13 +83,26 @@ class App:
         self.listeners = Listeners()
         self.modules: list[Module] = []
         self._session_store = SessionStoreModule()
+        self.calls = CallManager()
+        self._storage: Storage | None = None
         self._compactor: compactor.Compactor | None = None
         self.http: HttpService | None = None
 
     async def start(self) -> None:
+        """Start everything; if any part fails, what was started is released again."""
+        try:
+            await self._start()
+        except BaseException:
+            for listener in self.listeners.servers:
+                listener.close()
+            await self.release()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         await prepare_database(s)
         storage = await open_storage(s.effective_database_url)
+        self._storage = storage
         hooks, iq, registry = Hooks(), IqDispatcher(), LocalRegistry()
         accounts = Accounts(storage.users, s.xmpp_domain, s.scram_iterations)
         router = Router(
@@ -110,15 +127,20 @@ class App:
             roster,
             PresenceModule(roster),
             OfflineModule(),
+            MamModule(),
             DiscoModule(),
             PingModule(),
+            ExternalServicesModule(),
             VersionModule(),
             LegacySessionModule(),
             self._session_store,
+            CarbonsModule(),
+            self.calls,
         ]
         for module in self.modules:
             module.setup(server)
         await self._session_store.start()
+        await self.calls.start()
         await self._listen(server)
         self._compactor = compactor.Compactor(server, compactor.PERIOD_SECONDS)
         self._compactor.start()
@@ -135,6 +157,7 @@ class App:
         routes = build_routes(
             server,
             server.tokens,
+            self.calls,
             lambda: (self.listeners.ports.get("http", 0), self.listeners.ports.get("https", 0)),
         )
         self.http = http = HttpService(server, routes, server_context(s, alpn=["http/1.1"]))
@@ -174,6 +197,7 @@ class App:
         deadline = time.monotonic() + self.settings.shutdown_timeout * 0.8
         for listener in self.listeners.servers:
             listener.close()
+        await self.calls.shutdown()  # the parties hear it while their streams are still open
         if self._compactor is not None:
             self._compactor.stop()
         if self.http is not None:
@@ -191,9 +215,10 @@ class App:
 
     async def release(self) -> None:
         """Close the database (its driver threads would keep the process alive)."""
-        server, self.server = self.server, None
-        if server is not None:
-            await server.storage.close()
+        self.server = None
+        storage, self._storage = self._storage, None
+        if storage is not None:
+            await storage.close()
 
 
 async def serve(settings: Settings) -> int:

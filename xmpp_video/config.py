@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from xmpp_video.turn_uris import InvalidTurnUri, parse_turn_uris
+
 DEV_SECRET_MARK = "dev-"  # noqa: S105 - a prefix marking generated dev secrets
 
 
@@ -51,7 +53,9 @@ class Settings:
     access_token_ttl: int = _setting(900, "seconds an access token is valid")
     refresh_token_ttl: int = _setting(2592000, "seconds a refresh token is valid (30 days)")
     turn_secret: str = _setting("", "coturn static-auth-secret; generated in dev mode")
-    turn_uris: str = _setting("", "comma-separated turn:/stun: URIs handed to clients")
+    turn_uris: str = _setting(
+        "", "comma-separated stun:/stuns:/turn:/turns: URIs (RFC 7064/7065) handed to clients"
+    )
     turn_ttl: int = _setting(86400, "seconds TURN credentials are valid")
     login_attempts_per_user: int = _setting(
         5, "failed HTTP logins per username per minute before 429"
@@ -181,6 +185,10 @@ def _validate(s: Settings) -> None:
     for name in ("login_attempts_per_user", "login_attempts_per_address"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name.upper()}: must be at least 1")
+    try:
+        parse_turn_uris(s.turn_uri_list)
+    except InvalidTurnUri as exc:
+        raise ConfigError(f"TURN_URIS: {exc}") from None
     if s.ws_ping_interval <= 0:
         raise ConfigError("WS_PING_INTERVAL: must be positive")
     if s.workers < 1:

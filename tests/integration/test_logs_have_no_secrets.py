@@ -26,8 +26,9 @@ import pytest
 from tests.integration.http.wsclient import OPEN as WS_OPEN
 from tests.integration.http.wsclient import connect as ws_connect
 from tests.integration.http.wsclient import recv as ws_recv
+from tests.interop import extdisco
 from tests.interop.slix import TIMEOUT, connected, make_client
-from tests.server_fixtures import RunningServer
+from tests.server_fixtures import RunningServer, make_settings, running_server
 
 ROMEO_PASSWORD = "Romeo's s3cret: wherefore"
 JULIET_PASSWORD = "Juliet's s3cret: a rose"
@@ -194,6 +195,27 @@ async def test_http_api_logs_no_password_token_or_secret(
     for password in (ROMEO_PASSWORD, WRONG_PASSWORD):
         secrets_ |= _encodings(password.encode())
     _assert_no_secret(list(debug_logs.records), secrets_)
+
+
+@pytest.mark.asyncio
+async def test_xep0215_logs_no_turn_password_or_secret(
+    debug_logs: pytest.LogCaptureFixture, tmp_path: Path, database_url: str
+) -> None:
+    """XEP-0215 services and credentials requests: no TURN password or secret in any record."""
+    uris = "turn:turn.example.net:3478?transport=udp,stun:stun.example.net"
+    settings = make_settings(tmp_path, database_url, turn_uris=uris)
+    async with running_server(settings) as server:
+        romeo = await server.add_user("romeo", ROMEO_PASSWORD)
+        async with connected(server, romeo, ROMEO_PASSWORD, presence=False) as client:
+            listed = await extdisco.services(client, server.domain)
+            asked = await extdisco.credentials(
+                client, server.domain, type="turn", host="turn.example.net"
+            )
+        turn_secret = server.app.settings.turn_secret
+    passwords = {s["password"] for s in listed + asked if "password" in s}
+    assert len(passwords) >= 1
+    assert any(r.name.startswith("xmpp_video.modules") for r in debug_logs.records)
+    _assert_no_secret(list(debug_logs.records), passwords | {turn_secret})
 
 
 def _cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:

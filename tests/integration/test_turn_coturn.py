@@ -7,6 +7,9 @@ pid and database files in a temp directory, loopback peers allowed). ``turnutils
 relay each and send UDP packets to each other through both relays, so a success means the
 allocation, the permission and the relayed data all worked.
 
+End to end, the credentials our running server hands out open a relay too: over the HTTP API
+(`/api/turn/credentials`) and over XMPP (XEP-0215 external service discovery, from slixmpp).
+
 Needs coturn (``apt-get install coturn``; ``.ci/run`` installs it): skipped without it,
 failed under ``CI=true``.
 """
@@ -30,6 +33,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.interop import extdisco
+from tests.interop.slix import connected
 from tests.server_fixtures import PASSWORD, make_settings, running_server
 from xmpp_video.turn import TurnCredentials, turn_credentials
 
@@ -288,3 +293,51 @@ async def test_http_api_credentials_open_a_relay(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:] + _log_tail(coturn)
     assert "Received relay addr: 127.0.0.1:" in output
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+async def test_xep0215_credentials_open_a_relay(
+    coturn: Coturn, tmp_path: Path, database_url: str
+) -> None:
+    """End to end: log in with slixmpp, discover the TURN service with XEP-0215 (the list, then
+    a credentials request), allocate a relay with exactly what the server returned; the same
+    username with a tampered password is refused."""
+    uri = f"turn:{HOST}:{coturn.port}?transport=udp"
+    settings = make_settings(tmp_path, database_url, turn_secret=coturn.secret, turn_uris=uri)
+    async with running_server(settings) as server:
+        jid = await server.add_user("alice")
+        async with connected(server, jid, presence=False) as alice:
+            listed = await extdisco.services(alice, server.domain)
+            asked = await extdisco.credentials(
+                alice, server.domain, type="turn", host=HOST, port=str(coturn.port)
+            )
+    assert jid == USER
+    for answer in (listed, asked):
+        assert len(answer) == 1, answer
+        service = answer[0]
+        assert (service["type"], service["host"], service["port"], service["transport"]) == (
+            "turn",
+            HOST,
+            str(coturn.port),
+            "udp",
+        )
+        assert service["restricted"] == "1"
+        # the one credential function of the HTTP API: same username scheme, same HMAC
+        expiry = int(service["username"].partition(":")[0])
+        same = turn_credentials(
+            coturn.secret, USER, settings.turn_ttl, [uri], expiry - settings.turn_ttl
+        )
+        assert (service["username"], service["password"]) == (same.username, same.password)
+        result = await asyncio.to_thread(coturn.uclient, service["username"], service["password"])
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:] + _log_tail(coturn)
+        assert "Received relay addr: 127.0.0.1:" in output
+    service = listed[0]
+    refused = await asyncio.to_thread(
+        coturn.uclient, service["username"], _tampered(service["password"])
+    )
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output[-3000:]
+    assert "Cannot complete Allocation" in output, output[-3000:]
+    assert "Received relay addr" not in output

@@ -23,7 +23,8 @@ service-unavailable. The caller (the session) has already stamped `from`.
 
 Observers (`observers`) see every message and every iq to a full JID after the router has
 handled it, with the sessions it reached: carbons, the archive and the call processes follow
-traffic that way without the router knowing them.
+traffic that way without the router knowing them. Stampers (`stampers`) run before a message for
+a local account is delivered, and may add to it (the archive's ``<stanza-id/>``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class Routed:
 
 
 Observer = Callable[[Routed], None]
+# May add to a message for a local account before it is delivered (e.g. the archive's
+# <stanza-id/>); the only code allowed to change a routed stanza.
+Stamper = Callable[[Element, JID, JID], None]
 
 
 def is_jmi(stanza: Element) -> bool:
@@ -105,6 +109,7 @@ class Router:
         self.user_exists = user_exists
         self.offline_store: OfflineStore = _no_offline
         self.observers: list[Observer] = []
+        self.stampers: list[Stamper] = []
         self.routed = 0
 
     # -- entry points --------------------------------------------------------------------
@@ -134,6 +139,9 @@ class Router:
             if tag == IQ:
                 return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
             return None
+        if tag == MESSAGE and self.stampers:
+            for stamp in self.stampers:
+                stamp(stanza, sender, to)
         if to.resource is not None:
             target = self.registry.get(str(to))
             if target is not None:

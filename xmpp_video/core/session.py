@@ -15,6 +15,7 @@ class Session(ABC):
     """Identity and presence state of one bound resource; transports subclass it."""
 
     transport_name: str = "tcp"
+    carbons: bool = False  # XEP-0280 enabled (carbons module); class default: no cost when off
 
     def __init__(self) -> None:
         self.jid: JID | None = None

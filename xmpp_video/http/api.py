@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xmpp_video.auth.tokens import TokenSigner
+from xmpp_video.calls.manager import CallManager
 from xmpp_video.core.server import Server
 from xmpp_video.http.auth_api import AuthEndpoints
 from xmpp_video.http.health import HealthEndpoint
@@ -27,7 +28,10 @@ async def _upgrade_required(request: Request) -> Response:
 
 
 def build_routes(
-    server: Server, signer: TokenSigner, ports: Callable[[], tuple[int, int]]
+    server: Server,
+    signer: TokenSigner,
+    calls: CallManager,
+    ports: Callable[[], tuple[int, int]],
 ) -> Routes:
     routes = Routes()
     routes.observers.append(server.stats.http_response)
@@ -36,7 +40,7 @@ def build_routes(
     routes.add("POST", "/api/auth/token", auth.refresh)
     routes.add("GET", "/api/turn/credentials", TurnEndpoint(server, auth).get)
     routes.add("GET", "/health", HealthEndpoint(server).get)
-    routes.add("GET", "/metrics", MetricsEndpoint(server).get)
+    routes.add("GET", "/metrics", MetricsEndpoint(server, calls).get)
     host_meta = HostMeta(server.domain, ports)
     routes.add("GET", "/.well-known/host-meta", host_meta.xml)
     routes.add("GET", "/.well-known/host-meta.json", host_meta.json)

@@ -10,9 +10,16 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from xmpp_video.calls.machine import CallState, EndReason
+from xmpp_video.calls.manager import CallManager, Histogram
 from xmpp_video.core.server import Server
 from xmpp_video.http.messages import Request, Response
 
@@ -53,10 +60,48 @@ class ServerCollector(Collector):
         yield requests
 
 
+def _histogram(name: str, doc: str, histogram: Histogram) -> HistogramMetricFamily:
+    finite = histogram.counts[: len(histogram.buckets)]
+    buckets = [(f"{b:g}", count) for b, count in zip(histogram.buckets, finite, strict=True)]
+    buckets.append(("+Inf", histogram.counts[-1]))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=histogram.total)
+
+
+class CallCollector(Collector):
+    def __init__(self, calls: CallManager) -> None:
+        self.calls = calls
+
+    def collect(self) -> Iterator[Metric]:
+        active = GaugeMetricFamily("xmpp_video_calls", "live calls by state", labels=["state"])
+        states = Counter(call.state.value for call in self.calls.live_calls())
+        for state in CallState:
+            if state is not CallState.ENDED:
+                active.add_metric([state.value], states.get(state.value, 0))
+        yield active
+        outcomes = CounterMetricFamily(
+            "xmpp_video_call_outcomes", "ended calls by reason", labels=["reason"]
+        )
+        for reason in EndReason:
+            outcomes.add_metric([reason.value], self.calls.stats.outcomes.get(reason.value, 0))
+        yield outcomes
+        yield _histogram(
+            "xmpp_video_call_answer_seconds",
+            "call setup: propose to proceed",
+            self.calls.stats.answer_time,
+        )
+        yield _histogram(
+            "xmpp_video_call_session_seconds",
+            "call setup: proceed to session-accept",
+            self.calls.stats.session_time,
+        )
+
+
 class MetricsEndpoint:
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, calls: CallManager | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ServerCollector(server))
+        if calls is not None:
+            self.registry.register(CallCollector(calls))
 
     async def get(self, request: Request) -> Response:
         return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)

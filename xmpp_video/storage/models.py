@@ -47,6 +47,10 @@ PART_LENGTH = 1023
 BARE_JID_LENGTH = 2 * PART_LENGTH + 1
 # Random ids of refresh tokens and their families (``secrets.token_urlsafe(16)``: 22 chars).
 TOKEN_ID_LENGTH = 64
+# Archive ids (XEP-0313 UIDs) handed out by the archiving module; ULID-like, 26 chars today.
+ARCHIVE_ID_LENGTH = 64
+# JMI ids = Jingle sids = call ids, chosen by clients (xmpp_video.calls.signals.MAX_CALL_ID)
+CALL_ID_LENGTH = 128
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -211,3 +215,64 @@ class RefreshTokenRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class CallSessionRow(Base):
+    """One call (the design's ``call_session``), written by its call process as it goes.
+
+    ``devices`` are the callee's devices that rang, as a JSON list of full JIDs; ``media`` is
+    e.g. ``"audio,video"``. A live call has ``ended_at`` null (index for the restart scan).
+    """
+
+    __tablename__ = "call_session"
+    __table_args__ = (
+        Index(None, "proposed_at"),
+        Index(None, "caller"),
+        Index(None, "callee"),
+        Index(None, "ended_at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(String(CALL_ID_LENGTH), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    caller_device: Mapped[str] = mapped_column(Text)
+    callee: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    devices: Mapped[list[str]] = mapped_column(JSON)
+    answered_by: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    node_id: Mapped[str] = mapped_column(String(255))
+    proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ringing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    active_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    ended_by: Mapped[str | None] = mapped_column(Text)
+
+
+class ArchiveMessageRow(Base):
+    """A message in one user's archive (XEP-0313): each party's archive has its own row.
+
+    ``id`` is the archive's order (the order messages were routed); ``archive_id`` is the
+    opaque, unpredictable UID clients see (MAM result id, RSM cursors). ``with_jid`` is the
+    other party's bare JID (the owner's own for a message to oneself), ``with_resource`` the
+    resource it was sent from or addressed to, if any. ``stanza`` is the message as routed,
+    serialized with ``xmlns='jabber:client'`` on its root.
+    """
+
+    __tablename__ = "archive_message"
+    __table_args__ = (
+        UniqueConstraint("archive_id"),
+        Index(None, "owner", "id"),
+        Index(None, "owner", "stamp"),
+        Index(None, "owner", "with_jid", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    archive_id: Mapped[str] = mapped_column(String(ARCHIVE_ID_LENGTH))
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    with_jid: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    with_resource: Mapped[str | None] = mapped_column(String(PART_LENGTH))
+    stamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    outgoing: Mapped[bool] = mapped_column(Boolean)
+    stanza: Mapped[str] = mapped_column(Text)

@@ -120,7 +120,8 @@ class UserRepository(Protocol):
         ...
 
     async def delete(self, username: str, domain: str) -> bool:
-        """Delete the account, its own roster rows and its offline messages (one transaction).
+        """Delete the account, its own roster rows, its offline messages and its message
+        archive (one transaction).
 
         Other users' roster items about this JID are left alone: removing or answering them
         (RFC 6121 unsubscribed/unavailable) is the caller's business, as is ending the user's
@@ -230,6 +231,115 @@ class SessionRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedMessage:
+    """One message in ``owner``'s archive (XEP-0313).
+
+    ``archive_id``: the archive's UID for it (unique across all archives, never reused).
+    ``with_jid``: the other party's bare JID (``owner`` for a message to oneself);
+    ``with_resource``: the resource it came from (incoming) or was addressed to (outgoing), if
+    any. ``stamp``: when the server routed it (aware, UTC). ``stanza_xml``: the message as
+    routed, serialized with ``xmlns='jabber:client'`` on its root.
+    """
+
+    archive_id: str
+    owner: str
+    with_jid: str
+    with_resource: str | None
+    stamp: dt.datetime
+    outgoing: bool
+    stanza_xml: str
+
+    def __post_init__(self) -> None:
+        if self.stamp.utcoffset() is None:
+            raise ValueError("ArchivedMessage.stamp must be a timezone-aware datetime")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePage:
+    """One page of an archive query, oldest first.
+
+    ``complete``: no further matching message lies beyond this page in the paging direction
+    (after it when paging forward, before it when paging backward). ``count``: how many
+    messages match the query's filters, whatever the page; ``first_index``: the position of
+    the page's first message among them (XEP-0059 ``<first index>``). Both are None when not
+    asked for; ``first_index`` also when the page is empty.
+    """
+
+    items: tuple[ArchivedMessage, ...]
+    complete: bool
+    count: int | None = None
+    first_index: int | None = None
+
+    @property
+    def first(self) -> str | None:
+        return self.items[0].archive_id if self.items else None
+
+    @property
+    def last(self) -> str | None:
+        return self.items[-1].archive_id if self.items else None
+
+
+class ArchiveIdNotFound(LookupError):
+    """An archive id given to :meth:`ArchiveRepository.query` is not in that archive."""
+
+    def __init__(self, archive_id: str) -> None:
+        super().__init__(f"no message {archive_id!r} in this archive")
+        self.archive_id = archive_id
+
+
+class ArchiveRepository(Protocol):
+    """Per-user message archives (XEP-0313). ``owner`` and JIDs are prepared strings."""
+
+    async def append(self, messages: Sequence[ArchivedMessage]) -> None:
+        """Store a batch in one transaction; the archive order is the order of ``messages``.
+
+        Idempotent: a message whose ``archive_id`` is already stored is skipped (a batch
+        retried after a lost commit acknowledgement is not duplicated).
+        """
+        ...
+
+    async def query(
+        self,
+        owner: str,
+        *,
+        with_: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        ids: Sequence[str] | None = None,
+        page_after: str | None = None,
+        page_before: str | None = None,
+        limit: int,
+        last: bool = False,
+        count: bool = True,
+    ) -> ArchivePage:
+        """A page of ``owner``'s messages, oldest first.
+
+        Filters (they define the result set, and so ``count``): ``with_`` a bare JID (its
+        messages from any resource) or a full JID (that resource only), ``start``/``end``
+        inclusive bounds on ``stamp`` (aware), ``after_id``/``before_id`` exclusive bounds in
+        archive order, ``ids`` only these messages.
+
+        Paging: ``page_after``/``page_before`` are exclusive cursors (XEP-0059 ``<after>`` /
+        ``<before>``); at most ``limit`` (>= 0) messages are returned, the first ones of the
+        selection, or its last ones when ``last`` is true (paging backwards).
+
+        Raises :class:`ArchiveIdNotFound` when an id given in ``after_id``, ``before_id``,
+        ``ids``, ``page_after`` or ``page_before`` is not in ``owner``'s archive.
+        """
+        ...
+
+    async def bounds(self, owner: str) -> tuple[ArchivedMessage, ArchivedMessage] | None:
+        """The first and the last message of ``owner``'s archive; None when it is empty."""
+        ...
+
+    async def purge(self, owner: str) -> int:
+        """Delete ``owner``'s whole archive; returns how many messages were deleted."""
+        ...
+
+
 class RefreshUse(StrEnum):
     """What :meth:`RefreshTokenRepository.use` found."""
 
@@ -297,4 +407,50 @@ class RefreshTokenRepository(Protocol):
         """Delete the tokens with ``expires_at <= now`` (used, revoked or not); returns how many.
 
         Their JWTs are refused as expired anyway, so nothing is lost."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call as persisted in ``call_session`` (SPEC §6). JIDs: ``caller``/``callee`` bare,
+    devices full; ``media`` e.g. ``("audio", "video")``; ``state`` and ``end_reason`` are the
+    values of ``xmpp_video.calls.machine.CallState`` / ``EndReason``; ``node_id`` is the node
+    whose call process follows the call."""
+
+    call_id: str
+    caller: str
+    caller_device: str
+    callee: str
+    media: tuple[str, ...]
+    state: str
+    node_id: str
+    proposed_at: dt.datetime
+    devices: tuple[str, ...] = ()
+    answered_by: str | None = None
+    ringing_at: dt.datetime | None = None
+    answered_at: dt.datetime | None = None
+    active_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    end_reason: str | None = None
+    ended_by: str | None = None
+
+
+class CallRepository(Protocol):
+    """The ``call_session`` table: every call the server saw, live or ended."""
+
+    async def save(self, record: CallRecord) -> None:
+        """Insert or replace the row of ``record.call_id``."""
+        ...
+
+    async def get(self, call_id: str) -> CallRecord | None: ...
+
+    async def live(self) -> Sequence[CallRecord]:
+        """Calls not ended (``ended_at`` is null), oldest first: what a restart rebuilds."""
+        ...
+
+    async def between(
+        self, start: dt.datetime, end: dt.datetime, *, user: str | None = None
+    ) -> Sequence[CallRecord]:
+        """Calls proposed in ``[start, end)``, oldest first; only those of ``user`` (caller
+        or callee bare JID) when given."""
         ...

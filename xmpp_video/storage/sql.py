@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .engine import create_engine, session_factory
 from .models import (
+    ArchiveMessageRow,
     OfflineMessage,
     RefreshTokenRow,
     RosterItemRow,
@@ -53,6 +54,8 @@ from .models import (
     utcnow,
 )
 from .repositories import (
+    ArchiveRepository,
+    CallRepository,
     OfflineRepository,
     RefreshTokenRepository,
     RefreshUse,
@@ -67,6 +70,8 @@ from .repositories import (
     UseResult,
     UserRepository,
 )
+from .sql_archive import SqlArchiveRepository
+from .sql_calls import SqlCallRepository
 
 # First key of the PostgreSQL advisory lock that serializes capped appends per owner; the
 # second key is hashtext(owner). An arbitrary constant to stay out of other lock users' way.
@@ -194,6 +199,7 @@ class SqlUserRepository:
                 return False
             await session.execute(delete(RosterItemRow).where(RosterItemRow.owner == bare))
             await session.execute(delete(OfflineMessage).where(OfflineMessage.owner == bare))
+            await session.execute(delete(ArchiveMessageRow).where(ArchiveMessageRow.owner == bare))
         return True
 
     async def list(self, domain: str | None = None) -> builtins.list[str]:
@@ -552,6 +558,8 @@ class Storage:
     offline: OfflineRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
+    calls: CallRepository
+    archive: ArchiveRepository
 
     async def ping(self) -> None:
         """Run ``SELECT 1`` (health checks); raises the driver's error when the database does
@@ -587,4 +595,6 @@ async def open_storage(url: str) -> Storage:
         offline=SqlOfflineRepository(sessions),
         sessions=SqlSessionRepository(sessions),
         refresh_tokens=SqlRefreshTokenRepository(sessions),
+        calls=SqlCallRepository(sessions),
+        archive=SqlArchiveRepository(sessions),
     )

@@ -19,7 +19,7 @@ from xmpp_video.storage.sql import open_storage
 
 from .factories import DOMAIN, both_creds
 
-TABLES = {
+TABLES_0002 = {
     "alembic_version",
     "users",
     "roster_items",
@@ -27,6 +27,8 @@ TABLES = {
     "user_session",
     "refresh_token",
 }
+TABLES_0003 = TABLES_0002 | {"archive_message"}
+TABLES = TABLES_0003 | {"call_session"}  # at head
 
 
 async def schema_diff(url: str, metadata: MetaData) -> list[Any]:
@@ -87,7 +89,7 @@ def test_current_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> 
 
 def test_upgrade_reaches_head(database_url: str) -> None:
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0002"
+    assert migrate.current(database_url) == migrate.head() == "0004"
 
 
 @pytest.mark.asyncio
@@ -140,11 +142,22 @@ def test_percent_in_url_survives_the_config_parser(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_0002_adds_and_removes_only_refresh_token(database_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, database_url, "0001")
-    assert await table_names(database_url) == TABLES - {"refresh_token"}
+    assert await table_names(database_url) == TABLES_0002 - {"refresh_token"}
 
     await asyncio.to_thread(migrate.upgrade, database_url, "0002")
-    assert await table_names(database_url) == TABLES
+    assert await table_names(database_url) == TABLES_0002
 
     await asyncio.to_thread(migrate.downgrade, database_url, "0001")
-    assert await table_names(database_url) == TABLES - {"refresh_token"}
+    assert await table_names(database_url) == TABLES_0002 - {"refresh_token"}
     assert await asyncio.to_thread(migrate.current, database_url) == "0001"
+
+
+@pytest.mark.asyncio
+async def test_0003_adds_and_removes_only_archive_message(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0002")
+    await asyncio.to_thread(migrate.upgrade, database_url, "0003")
+    assert await table_names(database_url) == TABLES_0003
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0002")
+    assert await table_names(database_url) == TABLES_0002
+    assert await asyncio.to_thread(migrate.current, database_url) == "0002"
