@@ -73,6 +73,9 @@ class Settings:
     ring_timeout: int = _setting(45, "seconds before an unanswered call ends as timeout")
     max_stanza_size: int = _setting(262144, "bytes; larger stanza → <policy-violation/>, close")
     max_json_message: int = _setting(65536, "bytes; larger JSON frame → error too_large")
+    json_messages_per_second: int = _setting(
+        20, "JSON messages per second per connection; more → rate_limited, far more → close 4008"
+    )
     max_depth: int = _setting(64, "maximum XML element nesting depth")
     shutdown_timeout: float = _setting(10.0, "seconds SIGTERM may take before exit (max 30)")
     auth_timeout: float = _setting(30.0, "seconds an unauthenticated connection may take to log in")
@@ -182,7 +185,11 @@ def _validate(s: Settings) -> None:
     for name in ("access_token_ttl", "refresh_token_ttl", "turn_ttl", "max_http_body"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name.upper()}: must be positive")
-    for name in ("login_attempts_per_user", "login_attempts_per_address"):
+    for name in (
+        "login_attempts_per_user",
+        "login_attempts_per_address",
+        "json_messages_per_second",
+    ):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name.upper()}: must be at least 1")
     try:

@@ -33,7 +33,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.http.jsonclient import access_token, json_client
 from tests.interop import extdisco
+from tests.interop.json_webrtc import JsonWebRtc, ice_servers
 from tests.interop.slix import connected
 from tests.server_fixtures import PASSWORD, make_settings, running_server
 from xmpp_video.turn import TurnCredentials, turn_credentials
@@ -341,3 +343,51 @@ async def test_xep0215_credentials_open_a_relay(
     assert refused.returncode != 0, output[-3000:]
     assert "Cannot complete Allocation" in output, output[-3000:]
     assert "Received relay addr" not in output
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+async def test_json_clients_call_through_turn_only(
+    coturn: Coturn, tmp_path: Path, database_url: str
+) -> None:
+    """Two JSON clients with relay-only ICE, TURN credentials from /api/turn/credentials: the
+    media goes through the real coturn, and both decode frames."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        turn_secret=coturn.secret,
+        turn_uris=f"turn:{HOST}:{coturn.port}?transport=udp",
+    )
+    async with running_server(settings) as server:
+        await server.add_user("alice")
+        await server.add_user("bob")
+        async with json_client(server, "alice") as a, json_client(server, "bob") as b:
+            configs = []
+            for user in ("alice", "bob"):
+                token = await access_token(server, user)
+                async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+                    response = await http.get(
+                        "/api/turn/credentials", headers={"authorization": f"Bearer {token}"}
+                    )
+                configs.append(ice_servers(response.json(), relay_only=True))
+            alice, bob = JsonWebRtc(a, configs[0]), JsonWebRtc(b, configs[1])
+            try:
+                answering = asyncio.create_task(bob.answer())
+                call_id = await alice.call("bob", video=True)
+                assert await answering == call_id
+                for side in (alice, bob):
+                    sdp = side.pc.localDescription.sdp
+                    kinds = {
+                        line.split(" typ ")[1].split()[0]
+                        for line in sdp.splitlines()
+                        if line.startswith("a=candidate:")
+                    }
+                    assert kinds == {"relay"}, sdp
+                await asyncio.gather(alice.connected(30), bob.connected(30))
+                await asyncio.gather(alice.frames(5, 5), bob.frames(5, 5))
+                await a.send(type="call_end", call_id=call_id)
+                await b.next("call_ended", call_id=call_id)
+            finally:
+                await alice.close()
+                await bob.close()

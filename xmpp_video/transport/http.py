@@ -11,7 +11,7 @@ endpoints (http/), for which h11's strictness is worth more than a framework.
 
 Each connection starts as an `HttpConnection` (one request at a time, keep-alive, pipelining
 by h11); a WebSocket upgrade on `/ws` or `/xmpp-websocket` replaces it by a `WebSocketChannel`
-(subprotocol ``xmpp``, RFC 7395) or hands it to the JSON endpoint (no subprotocol).
+(subprotocol ``xmpp``, RFC 7395) or by a `JsonWebSocket` (no subprotocol: the JSON protocol).
 """
 
 from __future__ import annotations
@@ -21,19 +21,17 @@ import base64
 import hashlib
 import logging
 import ssl
-from collections.abc import Callable
 from typing import Final
 
 import h11
-from wsproto.connection import Connection, ConnectionType
-from wsproto.events import CloseConnection
 
 from xmpp_video.core.server import Server
 from xmpp_video.http.messages import Request, Response, json_error
 from xmpp_video.http.paths import WEBSOCKET_PATHS
 from xmpp_video.http.routes import Routes
+from xmpp_video.transport.json_ws import open_json_session
 from xmpp_video.transport.tcp import TcpChannel
-from xmpp_video.transport.websocket import SUBPROTOCOL, WebSocketChannel
+from xmpp_video.transport.websocket import SUBPROTOCOL, KeptAlive, WebSocketChannel
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +39,6 @@ MAX_HEADERS_SIZE: Final = 16384
 REQUEST_TIMEOUT_SECONDS: Final = 10.0  # to send a whole request once it has begun (slowloris)
 KEEPALIVE_SECONDS: Final = 30.0  # an idle keep-alive connection is closed after this
 _WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-JSON_UNAVAILABLE: Final = "the JSON protocol is not available; use the subprotocol 'xmpp'"
-
-# What handles a WebSocket without subprotocol (the JSON protocol, SPEC §5): given the TCP
-# channel, the trailing bytes after the handshake, the client address and whether the
-# connection counts as encrypted. None: such connections are closed at once (1008).
-JsonEndpoint = Callable[[TcpChannel, bytes, str, bool], None]
 
 
 class HttpService:
@@ -57,8 +49,7 @@ class HttpService:
         self.routes = routes
         self.ssl_context = ssl_context
         self.connections: set[HttpConnection] = set()  # not upgraded
-        self.websockets: set[WebSocketChannel] = set()
-        self.json_endpoint: JsonEndpoint | None = None
+        self.websockets: set[KeptAlive] = set()
         self.trusted_proxies = server.settings.trusted_proxy_addresses
         self.max_body = server.settings.max_http_body
         self._pinger: asyncio.TimerHandle | None = None
@@ -338,10 +329,5 @@ class HttpConnection:
             tcp.stream = channel
             if trailing:
                 channel.data_received(trailing)
-        elif service.json_endpoint is not None:
-            service.json_endpoint(tcp, trailing, request.client, request.secure)
         else:
-            tcp.write(
-                Connection(ConnectionType.SERVER).send(CloseConnection(1008, JSON_UNAVAILABLE))
-            )
-            tcp.close()
+            open_json_session(service.server, tcp, trailing, request.client, service.websockets)

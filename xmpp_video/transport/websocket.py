@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -33,6 +33,12 @@ from xmpp_video.xml.framing import WEBSOCKET_FRAMING, Framing, websocket_to_stre
 log = logging.getLogger(__name__)
 SUBPROTOCOL = "xmpp"
 _PING = b"\x89\x00"  # an unmasked ping frame without payload
+
+
+class KeptAlive(Protocol):
+    """A WebSocket the listener pings (`HttpService`): both kinds, XMPP and JSON."""
+
+    def ping(self) -> bool: ...
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -74,7 +80,7 @@ class WebSocketChannel:
         self._parts: list[str] | None = None  # fragments of an unfinished text message
         self._size = 0
         self._close_code = CloseReason.NORMAL_CLOSURE
-        self.home: set[WebSocketChannel] | None = None  # the listener's set of live WebSockets
+        self.home: set[KeptAlive] | None = None  # the listener's set of live WebSockets
         self.stream = C2SStream(server, self, transport_name="websocket")
 
     # -- consumer of the TCP channel --------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -186,13 +187,18 @@ async def test_server_still_serves_after_a_broken_client(xmpp_server: RunningSer
         assert (await log_in(good, "romeo")).startswith("romeo@localhost/")
 
 
-async def test_no_subprotocol_gets_a_clear_close(xmpp_server: RunningServer) -> None:
+async def test_no_subprotocol_is_the_json_protocol(xmpp_server: RunningServer) -> None:
+    """An XMPP client that forgot the subprotocol reaches the JSON endpoint: its <open/> is
+    answered with a JSON error, and it is closed (4001) for not authenticating."""
     async with await connect(xmpp_server, subprotocols=[]) as ws:
+        assert ws.subprotocol is None
+        await ws.send(OPEN)
+        answer = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert answer["type"] == "error"
+        assert answer["code"] == "not_authenticated"
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), TIMEOUT)
-    assert ws.close_code == CloseCode.POLICY_VIOLATION
-    assert ws.close_reason is not None
-    assert "xmpp" in ws.close_reason
+    assert ws.close_code == 4001
 
 
 async def test_client_closing_the_websocket_ends_the_session(xmpp_server: RunningServer) -> None:
