@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.calls_support import call_record
 from tests.interop.jingle_peer import Candidate, call_peer
 from tests.server_fixtures import RunningServer, make_settings, running_server
 from xmpp_video.calls.machine import Call
@@ -26,16 +27,6 @@ RING_TIMEOUT = 2
 @pytest.fixture
 def server_settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url, ring_timeout=RING_TIMEOUT)
-
-
-async def _record(server: RunningServer, call_id: str, state: str) -> CallRecord:
-    """The call's row once it has reached ``state`` (records are written behind)."""
-    async with asyncio.timeout(10):
-        while True:
-            record = await server.server.storage.calls.get(call_id)
-            if record is not None and record.state == state:
-                return record
-            await asyncio.sleep(0.05)
 
 
 async def test_answered_call_is_recorded_from_propose_to_hangup(
@@ -52,7 +43,7 @@ async def test_answered_call_is_recorded_from_propose_to_hangup(
         for device in (phone, laptop):
             await device.next_jmi("propose", call_id=call_id)
             device.ringing(alice.jid, call_id)
-        ringing = await _record(xmpp_server, call_id, "ringing")
+        ringing = await call_record(xmpp_server, call_id, "ringing")
         assert ringing.caller == alice_jid
         assert ringing.caller_device == alice.jid
         assert ringing.callee == bob_jid
@@ -68,12 +59,12 @@ async def test_answered_call_is_recorded_from_propose_to_hangup(
         await phone.session_accept(alice.jid, call_id)
         candidate = Candidate(foundation="2", component=1, ip="192.0.2.7", port=50002)
         await alice.transport_info(phone.jid, call_id, candidate)
-        active = await _record(xmpp_server, call_id, "active")
+        active = await call_record(xmpp_server, call_id, "active")
         assert active.answered_by == phone.jid
         assert set(active.devices) == {phone.jid, laptop.jid}
 
         await phone.session_terminate(alice.jid, call_id, reason="success")
-        ended = await _record(xmpp_server, call_id, "ended")
+        ended = await call_record(xmpp_server, call_id, "ended")
     assert ended.end_reason == "hangup"
     assert ended.ended_by == phone.jid
     assert ended.answered_at is not None
@@ -102,13 +93,13 @@ async def test_reject_busy_and_retract_are_recorded(xmpp_server: RunningServer) 
         await bob.next_jmi("propose", call_id=busy)
         bob.reject(alice.jid, busy, reason="busy")
         assert (await alice.next_jmi("reject", call_id=busy)).reason == "busy"
-        assert (await _record(xmpp_server, busy, "ended")).end_reason == "busy"
+        assert (await call_record(xmpp_server, busy, "ended")).end_reason == "busy"
 
         cancelled = alice.propose(bob_jid)
         await bob.next_jmi("propose", call_id=cancelled)
         alice.retract(bob_jid, cancelled)
         await bob.next_jmi("retract", call_id=cancelled)
-        record = await _record(xmpp_server, cancelled, "ended")
+        record = await call_record(xmpp_server, cancelled, "ended")
         assert record.end_reason == "cancelled"
         assert record.ended_by == alice.jid
 
@@ -132,7 +123,7 @@ async def test_ring_timeout_stops_every_device(xmpp_server: RunningServer) -> No
             assert retract.from_ == alice.jid
         rejected = await alice.next_jmi("reject", call_id=call_id)
         assert rejected.reason == "timeout"
-        record = await _record(xmpp_server, call_id, "ended")
+        record = await call_record(xmpp_server, call_id, "ended")
     assert record.end_reason == "timeout"
     assert record.ended_at is not None
     waited = record.ended_at - record.proposed_at
@@ -148,7 +139,7 @@ async def test_offline_callee_caller_learns_at_once_and_callee_sees_a_missed_cal
         call_id = alice.propose(bob_jid, media=("audio",))
         rejected = await alice.next_jmi("reject", call_id=call_id, timeout=3)  # not the timeout
         assert rejected.reason == "gone"
-        assert (await _record(xmpp_server, call_id, "ended")).end_reason == "unavailable"
+        assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "unavailable"
     async with call_peer(xmpp_server, bob_jid) as bob:
         # the stored propose is followed by its retract: a missed call, not a live one
         propose = await bob.next_jmi("propose", call_id=call_id)
@@ -167,7 +158,7 @@ async def test_caller_disconnecting_while_ringing_cancels(xmpp_server: RunningSe
             await bob.next_jmi("propose", call_id=call_id)
         retract = await bob.next_jmi("retract", call_id=call_id)
         assert retract.reason == "cancel"
-        assert (await _record(xmpp_server, call_id, "ended")).end_reason == "cancelled"
+        assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "cancelled"
 
 
 async def test_a_crashing_call_ends_alone(
@@ -197,17 +188,17 @@ async def test_a_crashing_call_ends_alone(
         await carol.next_jmi("propose", call_id=good)
         bob.ringing(alice.jid, bad)
         carol.ringing(alice.jid, good)
-        await _record(xmpp_server, bad, "ringing")
+        await call_record(xmpp_server, bad, "ringing")
         bob.proceed(alice.jid, bad)  # this event crashes the bad call's process
-        failed = await _record(xmpp_server, bad, "ended")
+        failed = await call_record(xmpp_server, bad, "ended")
         assert failed.end_reason == "failed"
         # the other call goes on as if nothing happened
         carol.proceed(alice.jid, good)
         await alice.session_initiate(carol.jid, good)
         await carol.session_accept(alice.jid, good)
-        await _record(xmpp_server, good, "active")
+        await call_record(xmpp_server, good, "active")
         await alice.session_terminate(carol.jid, good)
-        assert (await _record(xmpp_server, good, "ended")).end_reason == "hangup"
+        assert (await call_record(xmpp_server, good, "ended")).end_reason == "hangup"
 
 
 async def test_calls_are_rebuilt_after_a_restart(tmp_path: Path, database_url: str) -> None:
@@ -248,7 +239,7 @@ async def test_calls_are_rebuilt_after_a_restart(tmp_path: Path, database_url: s
             )
         )
     async with running_server(settings) as second:
-        assert (await _record(second, "stale", "ended")).end_reason == "timeout"
+        assert (await call_record(second, "stale", "ended")).end_reason == "timeout"
         assert set(calls_live(second)) == {"fresh", "talking"}
         async with (
             call_peer(second, "alice@localhost", resource="tablet") as alice,
@@ -256,9 +247,9 @@ async def test_calls_are_rebuilt_after_a_restart(tmp_path: Path, database_url: s
         ):
             missed = await bob.next_jmi("retract", call_id="stale")
             assert missed.delayed
-            assert (await _record(second, "fresh", "ended")).end_reason == "timeout"
+            assert (await call_record(second, "fresh", "ended")).end_reason == "timeout"
             await bob.session_terminate(alice.jid, "talking")
-            assert (await _record(second, "talking", "ended")).end_reason == "hangup"
+            assert (await call_record(second, "talking", "ended")).end_reason == "hangup"
         assert calls_live(second) == []
 
 
@@ -274,13 +265,13 @@ async def test_shutdown_ends_live_calls_and_tells_the_parties(xmpp_server: Runni
         bob.proceed(alice.jid, call_id)
         await alice.session_initiate(bob.jid, call_id)
         await bob.session_accept(alice.jid, call_id)
-        await _record(xmpp_server, call_id, "active")
+        await call_record(xmpp_server, call_id, "active")
         storage = xmpp_server.server.storage
         stopping = asyncio.create_task(xmpp_server.app.calls.shutdown())
         await stopping
         for peer in (alice, bob):
             finish = await peer.next_jmi("finish", call_id=call_id)
             assert finish.reason == "cancel"
-        record = await _record(xmpp_server, call_id, "ended")
+        record = await call_record(xmpp_server, call_id, "ended")
         assert record.end_reason == "server_shutdown"
         assert storage is xmpp_server.server.storage

@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
+from tests.interop.calls_support import call_record
 from tests.interop.native_webrtc import NativeWebRtcPeer, native_peer
 from tests.server_fixtures import RunningServer
-from xmpp_video.storage.repositories import CallRecord
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -18,16 +18,6 @@ pytestmark = [
     pytest.mark.timeout(60),
 ]
 MIN_FRAMES = 5
-
-
-async def _record(server: RunningServer, call_id: str, state: str) -> CallRecord:
-    """The call's row once it has reached ``state`` (records are written behind)."""
-    async with asyncio.timeout(10):
-        while True:
-            record = await server.server.storage.calls.get(call_id)
-            if record is not None and record.state == state:
-                return record
-            await asyncio.sleep(0.05)
 
 
 async def _talk(caller: NativeWebRtcPeer, callee: NativeWebRtcPeer) -> str:
@@ -60,7 +50,7 @@ async def test_native_devices_call_with_candidates_in_the_descriptions(
         assert bob.local_candidates
         assert alice.remote_candidates == []
         assert bob.remote_candidates == []
-        record = await _record(xmpp_server, call_id, "ended")
+        record = await call_record(xmpp_server, call_id, "ended")
     assert record.caller == alice_jid
     assert record.callee == bob_jid
     assert record.answered_by == bob.jid
@@ -82,7 +72,7 @@ async def test_native_devices_call_with_trickled_candidates(xmpp_server: Running
         call_id = await _talk(bob, alice)
         assert sorted(alice.remote_candidates) == sorted(bob.local_candidates)
         assert sorted(bob.remote_candidates) == sorted(alice.local_candidates)
-        record = await _record(xmpp_server, call_id, "ended")
+        record = await call_record(xmpp_server, call_id, "ended")
     assert record.caller == bob_jid
     assert record.answered_by == alice.jid
     assert record.end_reason == "hangup"

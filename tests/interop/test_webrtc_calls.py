@@ -13,10 +13,10 @@ import asyncio
 import pytest
 
 from tests.integration.http.jsonclient import json_client
+from tests.interop.calls_support import call_record
 from tests.interop.json_webrtc import JsonWebRtc
 from tests.interop.native_webrtc import native_peer
 from tests.server_fixtures import RunningServer
-from xmpp_video.storage.repositories import CallRecord
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -24,15 +24,6 @@ pytestmark = [
     pytest.mark.timeout(90),
 ]
 FRAMES = 5
-
-
-async def _record(server: RunningServer, call_id: str, state: str) -> CallRecord:
-    async with asyncio.timeout(10):
-        while True:
-            record = await server.server.storage.calls.get(call_id)
-            if record is not None and record.state == state:
-                return record
-            await asyncio.sleep(0.05)
 
 
 async def test_two_json_clients_complete_a_video_call(xmpp_server: RunningServer) -> None:
@@ -46,11 +37,11 @@ async def test_two_json_clients_complete_a_video_call(xmpp_server: RunningServer
             assert await answering == call_id
             await asyncio.gather(alice.connected(), bob.connected())
             await asyncio.gather(alice.frames(FRAMES, FRAMES), bob.frames(FRAMES, FRAMES))
-            assert (await _record(xmpp_server, call_id, "active")).media == ("audio", "video")
+            assert (await call_record(xmpp_server, call_id, "active")).media == ("audio", "video")
             await a.send(type="call_end", call_id=call_id)
             ended = await b.next("call_ended", call_id=call_id)
             assert ended["reason"] == "hangup"
-            assert (await _record(xmpp_server, call_id, "ended")).end_reason == "hangup"
+            assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "hangup"
         finally:
             await alice.close()
             await bob.close()
@@ -75,7 +66,7 @@ async def test_json_client_calls_a_native_client(xmpp_server: RunningServer) -> 
             assert counts.audio >= FRAMES
             await a.send(type="call_end", call_id=call_id)
             assert await bob.wait_terminated(10) == "success"
-            assert (await _record(xmpp_server, call_id, "ended")).end_reason == "hangup"
+            assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "hangup"
         finally:
             await alice.close()
 

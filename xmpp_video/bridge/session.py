@@ -430,18 +430,18 @@ class JsonSession(Session):
                 if jingle is not None
                 else StanzaErrorCondition.SERVICE_UNAVAILABLE
             )
-            self._route_reply(error_reply(stanza, StanzaError(condition)))
+            self._route(error_reply(stanza, StanzaError(condition)))
             return
         action = jingle.get("action", "")
         try:
             self._jingle(call, action, jingle)
         except sdp.SdpError as exc:
             log.info("json session %s: unusable %s: %s", self.full, action, exc)
-            self._route_reply(
+            self._route(
                 error_reply(stanza, StanzaError(StanzaErrorCondition.BAD_REQUEST, str(exc)))
             )
             return
-        self._route_reply(iq_result(stanza))
+        self._route(iq_result(stanza))
 
     def _jingle(self, call: BridgeCall, action: str, jingle: Element) -> None:
         if action == "session-initiate" and not call.outgoing:
@@ -468,13 +468,6 @@ class JsonSession(Session):
                 if type_ == "error" and iq_id.startswith(("session-initiate", "session-accept")):
                     self._ended(call, "failed")
                 return
-
-    def _route_reply(self, reply: Element) -> None:
-        assert self.jid is not None
-        reply.set("from", self.full)
-        pending = self.server.router.route(reply, self.jid, self)
-        if pending is not None:
-            self._spawn(_wait(pending))
 
     # -- output and ending -----------------------------------------------------------------
 
