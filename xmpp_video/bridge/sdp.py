@@ -40,7 +40,6 @@ Representation choices (the mapping itself is listed in `sdp_jingle`):
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from typing import Final, TypedDict
 from xml.etree.ElementTree import Element, SubElement
@@ -54,7 +53,7 @@ from xmpp_video.bridge.sdp_jingle import (
     read_transport,
     session_to_jingle,
 )
-from xmpp_video.bridge.sdp_model import Origin, Role, SdpError, Setup, excerpt
+from xmpp_video.bridge.sdp_model import TEXT, TOKEN, Origin, Role, SdpError, Setup, excerpt
 from xmpp_video.bridge.sdp_text import format_candidate, parse_candidate, parse_sdp, write_sdp
 
 __all__ = [
@@ -97,7 +96,7 @@ OFFER_ACTIONS: Final = frozenset(
 )
 ANSWER_ACTIONS: Final = frozenset({"session-accept", "content-accept", "transport-accept"})
 
-_TOKEN: Final = re.compile(r"[^\s]+")
+_TOKEN: Final = TOKEN
 _CREATORS: Final = frozenset({Role.INITIATOR.value, Role.RESPONDER.value})
 
 
@@ -132,7 +131,10 @@ class IceCandidate:
 
 def _role(action: str | None, role: Role | None) -> Role:
     if role is not None:
-        return Role(role)
+        try:
+            return Role(role)
+        except ValueError:
+            raise SdpError(f"role must be initiator or responder, not {role!r}") from None
     if action == "session-initiate":
         return Role.INITIATOR
     if action == "session-accept":
@@ -150,6 +152,13 @@ def _check_token(value: str, what: str) -> None:
         raise SdpError(f"{what} must be one non-empty token: {excerpt(str(value))}")
 
 
+def _check_text(value: str, what: str) -> None:
+    """A Jingle attribute that never reaches SDP (sid, JIDs): any XML-safe, non-empty text (a
+    JID's resource may hold spaces)."""
+    if not isinstance(value, str) or not TEXT.fullmatch(value):
+        raise SdpError(f"{what} must be non-empty text without control characters")
+
+
 def sdp_to_jingle(
     sdp: str,
     *,
@@ -164,13 +173,17 @@ def sdp_to_jingle(
     (see the module docstring). `creator` is each content's XEP-0166 creator. Raises
     `SdpError`."""
     _check_action(action)
-    _check_token(sid, "sid")
+    _check_text(sid, "sid")
     if creator not in _CREATORS:
         raise SdpError(f"creator must be initiator or responder, not {excerpt(creator)}")
     for jid in (initiator, responder):
         if jid is not None:
-            _check_token(jid, "initiator/responder")
+            _check_text(jid, "initiator/responder")
     session = parse_sdp(sdp)
+    if not session.media:
+        raise SdpError("SDP without m-lines")
+    if session.origin == _default_origin(sid):
+        session = replace(session, origin=None)  # ours, from jingle_to_sdp: not worth carrying
     return session_to_jingle(
         session,
         action=action,
@@ -261,7 +274,7 @@ def transport_info(
     *, sid: str, content: str, transport: Element, creator: str = "initiator"
 ) -> Element:
     """A transport-info ``<jingle/>`` carrying `transport` for `content`."""
-    _check_token(sid, "sid")
+    _check_text(sid, "sid")
     jingle = Element("{" + JINGLE + "}jingle", {"action": "transport-info", "sid": sid})
     holder = SubElement(jingle, "{" + JINGLE + "}content", {"creator": creator, "name": content})
     holder.append(transport)

@@ -46,7 +46,11 @@ from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.bridge.sdp_model import (
     DISCARD_PORT,
+    MSID,
     STATIC_PAYLOADS,
+    TEXT,
+    TOKEN,
+    UNSAFE_CHARS,
     Attribute,
     Bandwidth,
     Candidate,
@@ -72,7 +76,13 @@ from xmpp_video.bridge.sdp_model import (
     is_rtp_protocol,
     normalize,
 )
-from xmpp_video.bridge.sdp_text import format_candidate
+from xmpp_video.bridge.sdp_text import (
+    CANDIDATE_KEYS,
+    OTHER_MEDIA_ATTRIBUTES,
+    RTP_MEDIA_ATTRIBUTES,
+    SESSION_ATTRIBUTES,
+    format_candidate,
+)
 from xmpp_video.stanza import namespaces as ns
 
 JINGLE: Final = ns.JINGLE
@@ -85,11 +95,14 @@ DTLS: Final = "urn:xmpp:jingle:apps:dtls:0"
 GROUPING: Final = "urn:xmpp:jingle:apps:grouping:0"
 SDP_EXT: Final = "urn:xmpp-video:jingle:sdp:0"
 
-_TOKEN: Final = re.compile(r"[^\s]+")
-_TEXT: Final = re.compile(r"[^\x00-\x1f\x7f]+")
-_NAME: Final = re.compile(r"[^\s:]+")  # an attribute name: a token without ':'
-_NAME_NO_SLASH: Final = re.compile(r"[^\s/]+")  # an rtpmap encoding name
-_NAME_NO_EQUALS: Final = re.compile(r"[^\s=]+")  # an extmap extension attribute name
+_TOKEN: Final = TOKEN
+_TEXT: Final = TEXT
+_NAME: Final = re.compile(rf"[^:\s{UNSAFE_CHARS}]+")  # an attribute name: no ':'
+_NAME_NO_SLASH: Final = re.compile(rf"[^/\s{UNSAFE_CHARS}]+")  # an rtpmap encoding name
+_NAME_NO_EQUALS: Final = re.compile(rf"[^=\s{UNSAFE_CHARS}]+")  # an extmap attribute name
+_FMTP_NAME: Final = re.compile(rf"[^=;\s{UNSAFE_CHARS}]+")
+_FMTP_VALUE: Final = re.compile(rf"[^;{UNSAFE_CHARS}]*")
+_FMTP_BARE: Final = re.compile(rf"[^=;{UNSAFE_CHARS}]+")
 _MAX_ID: Final = 2**32 - 1
 
 
@@ -344,8 +357,12 @@ def _value_text(el: Element, pattern: re.Pattern[str] = _TOKEN) -> str:
     return text
 
 
-def _read_attribute(el: Element) -> Attribute:
+def _read_attribute(el: Element, known: frozenset[str]) -> Attribute:
+    """A private ``<attribute/>``; one naming an attribute that has its own element here (say
+    ``rtpmap``) is refused: written as it is, it would contradict that element."""
     name = _str(el, "name", _NAME)
+    if name in known:
+        raise SdpError(f"a={name} must be given by its own Jingle element")
     value = el.get("value")
     if value is not None and value and not _TEXT.fullmatch(value):
         raise SdpError(f"attribute {name} has a bad value: {excerpt(value)}")
@@ -357,7 +374,10 @@ def _read_feedback(parent: Element) -> tuple[tuple[Feedback, ...], int | None]:
     trr: int | None = None
     for el in parent:
         if el.tag == _q(RTCP_FB, "rtcp-fb"):
-            feedback.append(Feedback(_str(el, "type"), _opt_str(el, "subtype", _TEXT)))
+            fb_type = _str(el, "type")
+            if fb_type == "trr-int":
+                raise SdpError("trr-int must be an <rtcp-fb-trr-int/>")
+            feedback.append(Feedback(fb_type, _opt_str(el, "subtype", _TEXT)))
         elif el.tag == _q(RTCP_FB, "rtcp-fb-trr-int"):
             trr = _int(el, "value", 0, 2**31)
     return tuple(feedback), trr
@@ -365,7 +385,7 @@ def _read_feedback(parent: Element) -> tuple[tuple[Feedback, ...], int | None]:
 
 def _read_payload(el: Element) -> tuple[PayloadType, int | None, int | None]:
     pt = _int(el, "id", 0, 127)
-    name = _opt_str(el, "name", _NAME_NO_SLASH)
+    name = _opt_str(el, "name", _NAME_NO_SLASH) if el.get("name") else None  # optional if static
     clockrate = _opt_int(el, "clockrate", 1, 2**31)
     channels = _opt_int(el, "channels", 1, 255)
     static = STATIC_PAYLOADS.get(pt)
@@ -377,12 +397,12 @@ def _read_payload(el: Element) -> tuple[PayloadType, int | None, int | None]:
         channels = static[2] if channels is None else channels
     parameters = []
     for child in el:
-        if child.tag.endswith("}parameter") and child.tag.startswith("{" + RTP):
+        if child.tag == _q(RTP, "parameter"):
             param_name = child.get("name") or ""
-            if param_name and not _NAME.fullmatch(param_name):
-                raise SdpError(f"payload type {pt}: bad parameter name {excerpt(param_name)}")
             value = child.get("value")
-            if value is None or not _TEXT.fullmatch(value):
+            if param_name and not _FMTP_NAME.fullmatch(param_name):
+                raise SdpError(f"payload type {pt}: bad parameter name {excerpt(param_name)}")
+            if value is None or not (_FMTP_VALUE if param_name else _FMTP_BARE).fullmatch(value):
                 raise SdpError(f"payload type {pt}: parameter without a usable value")
             parameters.append(Parameter(param_name, value))
     feedback, trr = _read_feedback(el)
@@ -463,11 +483,10 @@ def _read_rtp_description(desc: Element, mid: str, direction: Direction, role: R
         elif tag == _q(SDP_EXT, "zero-port"):
             zero_port = True
         elif tag == _q(SDP_EXT, "attribute"):
-            attr = _read_attribute(el)
-            if attr.name == "msid" and attr.value:
-                msid.append(attr.value)
+            if el.get("name") == "msid":
+                msid.append(_str(el, "value", MSID))
             else:
-                attributes.append(attr)
+                attributes.append(_read_attribute(el, RTP_MEDIA_ATTRIBUTES))
     if not payloads:
         raise SdpError(f"content {excerpt(mid)} has no payload types")
     feedback, trr = _read_feedback(desc)
@@ -507,7 +526,7 @@ def _read_other_description(desc: Element, mid: str, direction: Direction) -> Me
         if el.tag == _q(SDP_EXT, "bandwidth"):
             bandwidths.append(_read_bandwidth(el))
         elif el.tag == _q(SDP_EXT, "attribute"):
-            attributes.append(_read_attribute(el))
+            attributes.append(_read_attribute(el, OTHER_MEDIA_ATTRIBUTES))
         elif el.tag == _q(SDP_EXT, "zero-port"):
             zero_port = True
     protocol = _str(desc, "protocol")
@@ -530,7 +549,10 @@ def read_candidate(el: Element) -> Candidate:
     extensions = []
     for child in el:
         if child.tag == _q(SDP_EXT, "extension"):
-            extensions.append((_str(child, "name"), _str(child, "value")))
+            key = _str(child, "name")
+            if key in CANDIDATE_KEYS:
+                raise SdpError(f"candidate extension {key} must be an attribute")
+            extensions.append((key, _str(child, "value")))
     return Candidate(
         foundation=_str(el, "foundation"),
         component=_int(el, "component", 1, 256),
@@ -646,7 +668,7 @@ def jingle_to_session(jingle: Element, *, role: Role) -> Session:
                 _str(el, "username"), _str(el, "session-id"), _str(el, "session-version")
             )
         elif el.tag == _q(SDP_EXT, "attribute"):
-            attributes.append(_read_attribute(el))
+            attributes.append(_read_attribute(el, SESSION_ATTRIBUTES))
     if not media:
         raise SdpError("Jingle element without contents")
     check_unique_mids(tuple(media))

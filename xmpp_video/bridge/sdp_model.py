@@ -19,6 +19,7 @@ structures: ``parse(write(m)) == m`` for every normalized ``m``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
@@ -54,6 +55,14 @@ class Role(StrEnum):
     INITIATOR = "initiator"
     RESPONDER = "responder"
 
+
+# What a value may hold so that it fits both an SDP line and an XML attribute: no control
+# characters (so no line breaks: no SDP injection), nothing XML 1.0 cannot carry. A token also has
+# no whitespace (the Unicode whitespace `str.split()` splits on).
+UNSAFE_CHARS: Final = r"\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff"
+TEXT: Final = re.compile(f"[^{UNSAFE_CHARS}]+")
+TOKEN: Final = re.compile(rf"[^\s{UNSAFE_CHARS}]+")
+MSID: Final = re.compile(rf"[^\s{UNSAFE_CHARS}]+( [^\s{UNSAFE_CHARS}]+)?")
 
 RTP_PROFILE: Final = "UDP/TLS/RTP/SAVPF"
 DISCARD_PORT: Final = 9  # RFC 8840: the m-line port when ICE picks the real one
@@ -274,8 +283,9 @@ def derived_msid(sources: tuple[Source, ...]) -> tuple[str, ...]:
     values: list[str] = []
     for source in sources:
         for parameter in source.parameters:
-            if parameter.name == "msid" and parameter.value and parameter.value not in values:
-                values.append(parameter.value)
+            value = parameter.value
+            if parameter.name == "msid" and value and MSID.fullmatch(value) and value not in values:
+                values.append(value)
     if len({msid_track(value) for value in values}) != 1:
         return ()
     return tuple(values)

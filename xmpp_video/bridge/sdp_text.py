@@ -18,7 +18,10 @@ from typing import Final
 
 from xmpp_video.bridge.sdp_model import (
     DISCARD_PORT,
+    MSID,
     STATIC_PAYLOADS,
+    TEXT,
+    TOKEN,
     Attribute,
     Bandwidth,
     Candidate,
@@ -44,7 +47,11 @@ from xmpp_video.bridge.sdp_model import (
 )
 
 __all__ = [
+    "CANDIDATE_KEYS",
     "MAX_SDP_SIZE",
+    "OTHER_MEDIA_ATTRIBUTES",
+    "RTP_MEDIA_ATTRIBUTES",
+    "SESSION_ATTRIBUTES",
     "format_candidate",
     "parse_candidate",
     "parse_sdp",
@@ -56,10 +63,33 @@ MAX_SSRC: Final = 2**32 - 1
 MAX_PRIORITY: Final = 2**32 - 1
 MAX_EXTMAP_ID: Final = 4351  # XEP-0294: 1-256 and 4096-4351 (RFC 8285 ids and ranges)
 
-# Characters XML 1.0 cannot carry: the result must fit in a Jingle stanza.
-_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TOKEN: Final = re.compile(r"[^\s]+")
+# Besides line ends, an SDP may hold only what `TEXT` allows (so that Jingle can carry it).
+_UNSAFE_IN_SDP: Final = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_TOKEN: Final = TOKEN
 _DIRECTIONS: Final = frozenset(d.value for d in Direction)
+
+# The attribute names this module reads, by place; every other name is kept as it is.
+SESSION_ATTRIBUTES: Final = frozenset(
+    {"group", "ice-ufrag", "ice-pwd", "fingerprint", "setup", "extmap-allow-mixed", *_DIRECTIONS}
+)
+OTHER_MEDIA_ATTRIBUTES: Final = frozenset(
+    {"mid", "candidate", "end-of-candidates", "ice-ufrag", "ice-pwd", "fingerprint", "setup"}
+    | _DIRECTIONS
+)
+RTP_MEDIA_ATTRIBUTES: Final = OTHER_MEDIA_ATTRIBUTES | {
+    "rtpmap",
+    "fmtp",
+    "rtcp-fb",
+    "extmap",
+    "extmap-allow-mixed",
+    "ssrc",
+    "ssrc-group",
+    "msid",
+    "ptime",
+    "maxptime",
+    "rtcp-mux",
+}
+CANDIDATE_KEYS: Final = frozenset({"raddr", "rport", "tcptype", "generation", "network-id"})
 
 # -- small checked readers ----------------------------------------------------------------
 
@@ -102,8 +132,8 @@ def parse_candidate(value: str) -> Candidate:
         text = text[2:]
     if text.startswith("candidate:"):
         text = text[len("candidate:") :]
-    if _NOT_XML.search(text) or "\r" in text or "\n" in text:
-        raise SdpError("candidate contains control characters")
+    if not TEXT.fullmatch(text):
+        raise SdpError("candidate is empty or contains control characters")
     bits = text.split()
     if len(bits) < 8 or bits[6] != "typ" or len(bits) % 2:
         raise SdpError(f"malformed candidate: {excerpt(value)}")
@@ -111,7 +141,7 @@ def parse_candidate(value: str) -> Candidate:
     extensions: list[tuple[str, str]] = []
     for index in range(8, len(bits), 2):
         key, val = bits[index], bits[index + 1]
-        if key in ("raddr", "rport", "tcptype", "generation", "network-id"):
+        if key in CANDIDATE_KEYS:
             known[key] = val
         else:
             extensions.append((key, val))
@@ -347,7 +377,7 @@ def _set_mid(draft: _MediaDraft, value: str) -> None:
 
 def _set_msid(draft: _MediaDraft, value: str) -> None:
     text = " ".join(value.split())
-    if not text or len(text.split(" ")) > 2:
+    if not MSID.fullmatch(text):
         raise SdpError(f"malformed a=msid: {excerpt(value)}")
     draft.msid.append(text)
 
@@ -481,7 +511,7 @@ def _lines(text: str) -> list[str]:
         raise SdpError("SDP must be a string")
     if len(text) > MAX_SDP_SIZE:
         raise SdpError(f"SDP larger than {MAX_SDP_SIZE} characters")
-    if _NOT_XML.search(text):
+    if _UNSAFE_IN_SDP.search(text):
         raise SdpError("SDP contains control characters")
     lines = []
     for raw in text.split("\n"):
