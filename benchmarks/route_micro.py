@@ -25,11 +25,13 @@ from xmpp_video.core.server import Server
 from xmpp_video.core.tasks import TaskSet
 from xmpp_video.jid import JID
 from xmpp_video.stream.states import StreamState
+from xmpp_video.xml.framing import TCP_FRAMING
 
 
 class NullChannel:
     encrypted = True
     peer = "bench"
+    framing = TCP_FRAMING
 
     def __init__(self) -> None:
         self.written = 0

@@ -1,8 +1,9 @@
 """Composition root: settings → objects, start and stop order, signals. No singletons.
 
 Start: database (migrated), modules, listeners. Stop (SIGTERM/SIGINT), in order, bounded by
-SHUTDOWN_TIMEOUT: stop accepting → `<system-shutdown/>` to every stream → wait for the
-connections to go → finish background work (presence, session rows) → close the database.
+SHUTDOWN_TIMEOUT: stop accepting → `<system-shutdown/>` to every stream, end hibernating
+(XEP-0198) sessions → wait for the connections to go → finish background work (presence,
+session rows, offline storage) → close the database.
 """
 
 from __future__ import annotations
@@ -22,11 +23,16 @@ from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
 from xmpp_video.core.hooks import Hooks
 from xmpp_video.core.iq import IqDispatcher
+from xmpp_video.core.keepalive import Keepalive
 from xmpp_video.core.registry import LocalRegistry
 from xmpp_video.core.router import Router
 from xmpp_video.core.server import Module, Server
 from xmpp_video.core.tasks import TaskSet
 from xmpp_video.http.api import build_routes
+from xmpp_video.modules.adhoc import AdhocModule
+from xmpp_video.modules.admin.calls import CallAdminModule
+from xmpp_video.modules.admin.users import UserAdminModule
+from xmpp_video.modules.blocking import BlockingModule
 from xmpp_video.modules.carbons import CarbonsModule
 from xmpp_video.modules.disco import DiscoModule
 from xmpp_video.modules.external_services import ExternalServicesModule
@@ -35,8 +41,10 @@ from xmpp_video.modules.mam import MamModule
 from xmpp_video.modules.offline import OfflineModule
 from xmpp_video.modules.ping import PingModule
 from xmpp_video.modules.presence import PresenceModule
+from xmpp_video.modules.register import RegisterModule
 from xmpp_video.modules.roster import RosterModule
 from xmpp_video.modules.session_store import SessionStoreModule
+from xmpp_video.modules.vcard import VCardModule
 from xmpp_video.modules.version import VersionModule
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.storage.migrate import current, head, upgrade
@@ -86,6 +94,7 @@ class App:
         self.calls = CallManager()
         self._storage: Storage | None = None
         self._compactor: compactor.Compactor | None = None
+        self._keepalive: Keepalive | None = None
         self.http: HttpService | None = None
 
     async def start(self) -> None:
@@ -123,9 +132,13 @@ class App:
             tokens=TokenSigner(s.jwt_secrets, s.access_token_ttl, s.refresh_token_ttl),
         )
         roster = RosterModule()
+        blocking = BlockingModule(roster)
         self.modules = [
             roster,
             PresenceModule(roster),
+            blocking,  # after presence: its SessionClosed handler runs first
+            VCardModule(),
+            RegisterModule(roster),
             OfflineModule(),
             MamModule(),
             DiscoModule(),
@@ -136,14 +149,21 @@ class App:
             self._session_store,
             CarbonsModule(),
             self.calls,
+            AdhocModule(),  # provides the CommandRegistry the admin modules register with
+            UserAdminModule(),
+            CallAdminModule(self.calls),
         ]
         for module in self.modules:
             module.setup(server)
+        await blocking.start()
         await self._session_store.start()
         await self.calls.start()
         await self._listen(server)
         self._compactor = compactor.Compactor(server, compactor.PERIOD_SECONDS)
         self._compactor.start()
+        if s.keepalive_interval > 0:
+            self._keepalive = Keepalive(server, s.keepalive_interval, s.keepalive_timeout)
+            self._keepalive.start()
         log.info(
             "xmpp-video serving %s on %s (node %s)",
             s.xmpp_domain,
@@ -200,10 +220,15 @@ class App:
         await self.calls.shutdown()  # the parties hear it while their streams are still open
         if self._compactor is not None:
             self._compactor.stop()
+        if self._keepalive is not None:
+            self._keepalive.stop()
         if self.http is not None:
             self.http.stop()
         for stream in list(server.connections):
             stream.close(StreamErrorCondition.SYSTEM_SHUTDOWN, "the server is shutting down")
+        for session in server.resumption:  # hibernating (XEP-0198): their queues go offline
+            if session.hibernating:
+                session.close()
         while server.connections and time.monotonic() < deadline - 1:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await server.tasks.drain(max(0.1, deadline - time.monotonic()))

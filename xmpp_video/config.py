@@ -67,9 +67,15 @@ class Settings:
         25.0, "seconds between WebSocket keepalive pings (below proxies' idle timeouts)"
     )
     max_http_body: int = _setting(16384, "bytes; a larger HTTP request body → 413")
+    web_page: bool = _setting(
+        True, "serve the call page at / (off: only /static/xmpp-video.js and the API)"
+    )
     redis_url: str = _setting("", "Redis URL for clustering; empty = single node")
     workers: int = _setting(1, "worker processes sharing the listening sockets")
     admins: str = _setting("", "comma-separated bare JIDs allowed to run admin commands")
+    adhoc_session_timeout: float = _setting(
+        600.0, "seconds an unfinished ad-hoc command session (XEP-0050) is kept, then expires"
+    )
     ring_timeout: int = _setting(45, "seconds before an unanswered call ends as timeout")
     max_stanza_size: int = _setting(262144, "bytes; larger stanza → <policy-violation/>, close")
     max_json_message: int = _setting(65536, "bytes; larger JSON frame → error too_large")
@@ -79,9 +85,47 @@ class Settings:
     max_depth: int = _setting(64, "maximum XML element nesting depth")
     shutdown_timeout: float = _setting(10.0, "seconds SIGTERM may take before exit (max 30)")
     auth_timeout: float = _setting(30.0, "seconds an unauthenticated connection may take to log in")
+    sm_resumption_timeout: float = _setting(
+        300.0,
+        "seconds a session whose connection dropped stays resumable (XEP-0198), its resource,"
+        " presence and queued stanzas kept; then they go to offline storage or bounce;"
+        " 0 = no resumption",
+    )
+    sm_queue_limit: int = _setting(
+        500,
+        "unacknowledged stanzas kept per session (XEP-0198); more: a connected client is"
+        " closed with <resource-constraint/>, a hibernating session ends",
+    )
+    sm_ack_every: int = _setting(
+        5, "unacknowledged stanzas after which the server asks for an ack (<r/>); else after 1 s"
+    )
+    csi_queue_limit: int = _setting(
+        500, "presence and chat-state updates held per inactive client (XEP-0352), per contact"
+    )
+    keepalive_interval: float = _setting(
+        120.0, "seconds a bound client may stay silent before an XEP-0199 ping; 0 = off"
+    )
+    keepalive_timeout: float = _setting(
+        30.0, "seconds a pinged client has to send anything before it is disconnected"
+    )
     trusted_proxies: str = _setting("", "addresses of TLS-terminating proxies")
     scram_iterations: int = _setting(4096, "PBKDF2 iterations for newly stored SCRAM keys")
     offline_limit: int = _setting(1000, "messages kept offline per user; more → bounced")
+    blocklist_limit: int = _setting(
+        1000, "JIDs one user may block (XEP-0191); a block beyond → not-acceptable"
+    )
+    vcard_max_size: int = _setting(
+        131072, "bytes of one user's vCard-temp (XEP-0054); larger → not-acceptable"
+    )
+    registration: bool = _setting(
+        False, "in-band account creation (XEP-0077) for clients on encrypted streams"
+    )
+    registrations_per_address: int = _setting(
+        5, "in-band registration attempts per client address (IPv6: per /64) per hour"
+    )
+    min_password_length: int = _setting(
+        8, "characters; shorter passwords are refused by in-band registration and change"
+    )
     node_id: str = _setting("", "this node's id in user_session; empty = hostname:port")
     log_level: str = _setting("INFO", "DEBUG, INFO, WARNING or ERROR")
     production: bool = _setting(False, "refuse default or missing secrets (also XMPP_VIDEO_ENV)")
@@ -189,6 +233,9 @@ def _validate(s: Settings) -> None:
         "login_attempts_per_user",
         "login_attempts_per_address",
         "json_messages_per_second",
+        "blocklist_limit",
+        "registrations_per_address",
+        "min_password_length",
     ):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name.upper()}: must be at least 1")
@@ -198,8 +245,20 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"TURN_URIS: {exc}") from None
     if s.ws_ping_interval <= 0:
         raise ConfigError("WS_PING_INTERVAL: must be positive")
+    if s.vcard_max_size < 1024:
+        raise ConfigError("VCARD_MAX_SIZE: must be at least 1024 bytes")
+    if s.adhoc_session_timeout <= 0:
+        raise ConfigError("ADHOC_SESSION_TIMEOUT: must be positive")
     if s.workers < 1:
         raise ConfigError("WORKERS: must be at least 1")
+    for name in ("sm_resumption_timeout", "keepalive_interval", "csi_queue_limit"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{name.upper()}: must not be negative")
+    for name in ("sm_queue_limit", "sm_ack_every"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be at least 1")
+    if s.keepalive_timeout <= 0:
+        raise ConfigError("KEEPALIVE_TIMEOUT: must be positive")
     for secret in s.jwt_secrets:
         if secret and len(secret.encode()) < 32:
             raise ConfigError("JWT_SECRET: secrets must be at least 32 bytes long")

@@ -7,6 +7,7 @@ stanzas the stream delivers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -198,6 +199,11 @@ async def test_contact_goes_unavailable_when_client_disconnects(
 ) -> None:
     romeo_jid = await xmpp_server.add_user("romeo")
     juliet_jid = await xmpp_server.add_user("juliet")
+    if how == "connection dropped":
+        # aioxmpp enables stream management with resumption (XEP-0198): a dropped connection
+        # leaves the session hibernating, still available, until SM_RESUMPTION_TIMEOUT is up
+        server = xmpp_server.server
+        server.settings = dataclasses.replace(server.settings, sm_resumption_timeout=0.5)
     async with (
         connected(xmpp_server, romeo_jid) as romeo,
         connected(xmpp_server, juliet_jid) as juliet,

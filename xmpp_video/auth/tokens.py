@@ -1,16 +1,20 @@
 """JSON Web Tokens for the HTTP API and OAUTHBEARER: HS256 only.  [pure]
 
-Two kinds of token, told apart by the ``typ`` claim (SPEC §4): short-lived *access* tokens
-(``Authorization: Bearer`` on the HTTP API, SASL OAUTHBEARER on XMPP streams) and long-lived
-*refresh* tokens, exchanged at ``/api/auth/token`` for a new pair. Every refresh token belongs to
-a *family* (claim ``fam``): the chain of tokens rotated from one login. The server records each
-refresh token (``storage.refresh_tokens``) so that a refresh token works once; a second use
-means it leaked, and the caller then revokes the whole family.
+Three kinds of token, told apart by the ``typ`` claim (SPEC §4): short-lived *access* tokens
+(``Authorization: Bearer`` on the HTTP API, SASL OAUTHBEARER on XMPP streams), long-lived
+*refresh* tokens, exchanged at ``/api/auth/token`` for a new pair, and *admin* tokens for the
+HTTP admin API (``/api/admin/…``), which only the holder of the secret mints (``xmpp-video
+calls`` does, from the same configuration), lasting `ADMIN_TOKEN_TTL` seconds; their ``sub``
+names the operator (e.g. ``cli:root``). A token of one kind never passes as another.
 
-Claims issued: ``sub`` (the username, i.e. the prepared local part), ``typ`` (``access`` or
-``refresh``), ``jti`` (random), ``iat`` and ``exp`` (integer Unix times), and ``fam`` on refresh
-tokens. The header carries ``kid``, a short id derived from the signing secret (a hash prefix,
-never the secret).
+Every refresh token belongs to a *family* (claim ``fam``): the chain of tokens rotated from one
+login. The server records each refresh token (``storage.refresh_tokens``) so that a refresh
+token works once; a second use means it leaked, and the caller then revokes the whole family.
+
+Claims issued: ``sub`` (the username, i.e. the prepared local part), ``typ`` (``access``,
+``refresh`` or ``admin``), ``jti`` (random), ``iat`` and ``exp`` (integer Unix times), and
+``fam`` on refresh tokens. The header carries ``kid``, a short id derived from the signing
+secret (a hash prefix, never the secret).
 
 Key rotation: :class:`TokenSigner` takes the accepted secrets, newest first
 (``Settings.jwt_secrets``). The first signs; all verify, chosen by the token's ``kid``. A token
@@ -46,6 +50,7 @@ import jwt
 from jwt.algorithms import HMACAlgorithm
 
 __all__ = [
+    "ADMIN_TOKEN_TTL",
     "ALGORITHM",
     "IAT_LEEWAY_S",
     "MAX_TOKEN_LENGTH",
@@ -67,6 +72,9 @@ IAT_LEEWAY_S = 30
 # Far above any token issued here (a 1023-byte username included); bounds the parsing work.
 MAX_TOKEN_LENGTH = 8192
 KEY_ID_LENGTH = 16
+# Admin tokens are minted per command by the CLI: a minute is plenty, and a leaked one is soon
+# worthless.
+ADMIN_TOKEN_TTL = 60
 
 # Signature and JSON only: claims and times are checked below, against the injected clock.
 _DECODER = jwt.PyJWT(
@@ -94,6 +102,7 @@ class TokenKind(StrEnum):
 
     ACCESS = "access"
     REFRESH = "refresh"
+    ADMIN = "admin"
 
 
 class TokenErrorCode(StrEnum):
@@ -193,7 +202,11 @@ class TokenSigner:
         self._keys = keys
         self._signing_kid = key_id(secrets[0])
         self._signing_key = keys[self._signing_kid]
-        self._ttl = {TokenKind.ACCESS: access_ttl, TokenKind.REFRESH: refresh_ttl}
+        self._ttl = {
+            TokenKind.ACCESS: access_ttl,
+            TokenKind.REFRESH: refresh_ttl,
+            TokenKind.ADMIN: ADMIN_TOKEN_TTL,
+        }
         self._now = now
 
     @property
@@ -211,6 +224,11 @@ class TokenSigner:
         The caller records it (``RefreshTokenRepository.add``) before handing it out.
         """
         return self._issue(username, TokenKind.REFRESH, family or secrets.token_urlsafe(16))
+
+    def issue_admin(self, operator: str) -> tuple[str, Claims]:
+        """A new admin token naming ``operator`` (who is acting, e.g. ``cli:root``), valid
+        `ADMIN_TOKEN_TTL` seconds, for the HTTP admin API."""
+        return self._issue(operator, TokenKind.ADMIN, None)
 
     def _issue(self, username: str, kind: TokenKind, family: str | None) -> tuple[str, Claims]:
         if not username:
@@ -290,7 +308,7 @@ class TokenSigner:
         iat = _int_claim(payload, "iat")
         exp = _int_claim(payload, "exp")
         typ = payload.get("typ")
-        if typ not in (TokenKind.ACCESS.value, TokenKind.REFRESH.value):
+        if typ not in (TokenKind.ACCESS.value, TokenKind.REFRESH.value, TokenKind.ADMIN.value):
             raise _invalid("claim 'typ' missing or unknown")
         kind = TokenKind(typ)
         if kind is not expected:

@@ -9,6 +9,8 @@ The mapping, for a JSON device D of user U in call C with peer P:
 | `proceed` from a device of P                  | `call_accepted {by: bare P}`                 |
 | `reject` from P, reason busy / other          | `call_rejected {reason: busy / decline}`     |
 | `reject` from P, reason timeout / gone        | `call_ended timeout / unavailable`           |
+| `reject` / `retract` / `finish` whose text is | `call_ended terminated_by_admin` /           |
+|   `terminated_by_admin` or `server_shutdown`  |   `server_shutdown`                          |
 | `retract` from P                              | `call_ended cancelled` (timeout: `timeout`)  |
 | `accept` from another device of U             | `call_ended answered_elsewhere`              |
 | `reject` from another device of U             | `call_ended rejected_elsewhere`              |
@@ -48,8 +50,11 @@ def ended_reason(jingle_reason: str | None, *, text: str = "") -> str:
     return _ENDED.get(jingle_reason or "success", "hangup")
 
 
-def reject_event(jingle_reason: str | None) -> tuple[str, str]:
-    """(message type, reason) for a ``reject`` from the other party."""
+def reject_event(jingle_reason: str | None, *, text: str = "") -> tuple[str, str]:
+    """(message type, reason) for a ``reject`` from the other party. The server's own ends
+    (an admin, a shutdown) carry their cause in the text: ``call_ended`` with it."""
+    if text in ("terminated_by_admin", "server_shutdown"):
+        return "call_ended", text
     if jingle_reason == "busy":
         return "call_rejected", "busy"
     if jingle_reason in ("timeout", "expired"):

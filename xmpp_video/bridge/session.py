@@ -387,7 +387,9 @@ class JsonSession(Session):
                     **{"from": sender.split("/", 1)[0]},
                 )
             )
-            self._send_message(sender, _jmi(SignalKind.RINGING, call_id), store=False)
+            # after the propose's delivery is over, so that the call process (created by the
+            # router's observers once every device has it) sees this device ring
+            asyncio.get_running_loop().call_soon(self._ring, sender, call_id)
             return
         if call is None:
             return
@@ -405,13 +407,17 @@ class JsonSession(Session):
             call.peer = sender
             self._send(encode("call_accepted", call_id=call_id, by=sender.split("/", 1)[0]))
         elif kind == "reject" and call.outgoing:
-            type_, why = events.reject_event(reason)
+            type_, why = events.reject_event(reason, text=text)
             del self.calls[call_id]
             self._send(encode(type_, call_id=call_id, reason=why))
         elif kind == "retract" and not call.outgoing:
             self._ended(call, events.retract_reason(reason, text=text))
         elif kind == "finish":
             self._ended(call, events.ended_reason(reason, text=text))
+
+    def _ring(self, caller: str, call_id: str) -> None:
+        if self.state == "ready" and call_id in self.calls:
+            self._send_message(caller, _jmi(SignalKind.RINGING, call_id), store=False)
 
     def _ended(self, call: BridgeCall, reason: str) -> None:
         self.calls.pop(call.call_id, None)

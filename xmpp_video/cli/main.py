@@ -1,4 +1,5 @@
-"""The `xmpp-video` command: serve, check, db upgrade, user add|passwd|del|list.
+"""The `xmpp-video` command: serve, check, db upgrade, user add|passwd|del|list,
+calls list|terminate|stats (the last ones ask a running server, see cli/calls.py).
 
 Every command reads the same configuration and environment as `serve` and, on error, exits
 non-zero with one clear line on stderr.
@@ -57,7 +58,26 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("jid")
     cmd = user_sub.add_parser("list", parents=[common], help="list accounts")
     cmd.add_argument("--domain")
+    _calls_parser(sub, common)
     return parser
+
+
+def _calls_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    remote = argparse.ArgumentParser(add_help=False, parents=[common])
+    remote.add_argument(
+        "--url", help="the server's HTTP address (default: http://127.0.0.1:HTTP_PORT)"
+    )
+    calls = sub.add_parser("calls", parents=[common], help="live calls of the running server")
+    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
+    cmd = calls_sub.add_parser("list", parents=[remote], help="list the live calls")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd = calls_sub.add_parser("terminate", parents=[remote], help="end a call (as an admin)")
+    cmd.add_argument("call_id")
+    cmd = calls_sub.add_parser("stats", parents=[remote], help="call statistics over a period")
+    cmd.add_argument("--hours", type=int, help="the last N hours (default 24)")
+    cmd.add_argument("--start", help="period start, ISO 8601 (e.g. 2024-05-01T00:00:00Z)")
+    cmd.add_argument("--end", help="period end, ISO 8601 (default: now)")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _read_password(given: str | None) -> str:
@@ -112,6 +132,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return commands.check(settings)
     if args.command == "db":
         return commands.db_upgrade(settings)
+    if args.command == "calls":
+        return _calls(args, settings)
     if args.user_command in ("add", "passwd"):
         password = _read_password(args.password)
         return _run(
@@ -120,6 +142,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.user_command == "del":
         return _run(commands.user_del(settings, args.jid))
     return _run(commands.user_list(settings, args.domain))
+
+
+def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    from xmpp_video.cli import calls
+
+    if args.calls_command == "list":
+        return calls.calls_list(settings, args.url, args.json)
+    if args.calls_command == "terminate":
+        return calls.calls_terminate(settings, args.url, args.call_id)
+    return calls.calls_stats(
+        settings, args.url, hours=args.hours, start=args.start, end=args.end, as_json=args.json
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class AccountError(Exception):
     """A user-management request cannot be done; the message says why, in one line."""
 
 
+class AccountExists(AccountError):
+    """`Accounts.add` of a JID that is taken (XEP-0077 answers ``conflict``)."""
+
+
 def _to_creds(hash_: ScramHash, stored: StoredScram) -> ScramCredentials:
     return ScramCredentials(
         hash_, stored.salt, stored.iterations, stored.stored_key, stored.server_key
@@ -86,8 +90,9 @@ class Accounts:
     async def add(self, jid: JID, password: str) -> None:
         assert jid.local is not None
         if await self.users.exists(jid.local, jid.domain):
-            raise AccountError(f"user {jid} already exists")
-        await self.users.add(jid.local, jid.domain, await self._derive(password))
+            raise AccountExists(f"user {jid} already exists")
+        if not await self.users.add(jid.local, jid.domain, await self._derive(password)):
+            raise AccountExists(f"user {jid} already exists")  # created meanwhile
 
     async def set_password(self, jid: JID, password: str) -> None:
         assert jid.local is not None

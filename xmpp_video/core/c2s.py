@@ -4,6 +4,31 @@ Transport-agnostic: it reads bytes from and writes bytes to a `Channel` (TCP now
 later), so every feature works on both. Ordering: events are handled one at a time; when handling
 one must wait (database, hooks), reading pauses and later events queue until it is done, so a
 client's stanzas are processed in the order it sent them (RFC 6120 §10.1).
+
+Stream management (XEP-0198) and client state indication (XEP-0352) live here too, since they
+shape every stanza the stream sends (their pure parts: `stream.sm`, `stream.csi`):
+
+* ``<enable/>`` (once bound) creates the session's `SmState`: stanzas received are counted
+  (``handled``), stanzas delivered are kept in ``unacked`` until the client's ``<a h/>``
+  covers them. The server asks for an ack (``<r/>``) after ``SM_ACK_EVERY`` unacknowledged
+  stanzas, or 1 s after the first one. More than ``SM_QUEUE_LIMIT`` unacknowledged: the
+  stream closes with ``<resource-constraint/>`` (a client that does not ack is, for this
+  purpose, a client that does not read).
+* When the connection of a resumable session drops (no ``</stream:stream>`` from the client,
+  no stream error from us; or the keepalive gave up on it, `drop`), the session *hibernates*
+  (state HIBERNATING): it stays in the registry with its presence, is no longer in
+  ``server.connections``, and queues what is delivered to it (bounded by ``SM_QUEUE_LIMIT``:
+  past it the session ends). ``<resume previd h/>`` on a new stream of the same account,
+  after SASL, hands the new connection over to the hibernating session object (`_hand_over`:
+  the transport's consumer becomes that object, so modules that hold it see the same
+  session), answers ``<resumed/>`` and resends what ``h`` does not cover. If the old
+  connection is still open it gets ``<conflict/>``. After ``SM_RESUMPTION_TIMEOUT`` it ends.
+* A session ends once (`_end`): its resumption id is forgotten (its final ``h`` kept for a
+  late ``<resume/>``), what it never acknowledged goes to offline storage or bounces
+  (`core.resumption.undeliverable`, in order, also what arrives meanwhile), then it leaves
+  the registry and `SessionClosed` fires (presence unavailable to contacts).
+* ``<inactive/>``: a `CsiBuffer` holds and collapses presence and chat-state updates until
+  ``<active/>``; everything else goes at once.
 """
 
 from __future__ import annotations
@@ -12,6 +37,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 import secrets
 from collections import deque
 from collections.abc import Awaitable
@@ -23,21 +49,39 @@ from xmpp_video.auth.passwords import ScramHash
 from xmpp_video.auth.plain import parse_plain
 from xmpp_video.auth.scram import SaslFailure, ScramServer
 from xmpp_video.auth.tokens import TokenError, TokenKind
-from xmpp_video.core.events import SessionBound, SessionClosed
-from xmpp_video.core.server import Server
+from xmpp_video.core.events import (
+    SessionBound,
+    SessionClosed,
+    SessionHibernating,
+    SessionResumed,
+    StanzaQueuedWhileHibernating,
+)
+from xmpp_video.core.resumption import undeliverable
+from xmpp_video.core.server import PreAuthIq, Server
 from xmpp_video.core.session import Session
 from xmpp_video.jid import JID, InvalidJID, prep_local
 from xmpp_video.stanza import namespaces as ns
-from xmpp_video.stanza.builders import iq_result
+from xmpp_video.stanza.builders import iq, iq_result
 from xmpp_video.stanza.conditions import StanzaErrorCondition, StreamErrorCondition
 from xmpp_video.stanza.errors import StanzaError, error_reply
+from xmpp_video.stream import sm
+from xmpp_video.stream.csi import CsiBuffer
 from xmpp_video.stream.features import post_auth_features, pre_auth_features
+from xmpp_video.stream.sm import SmState
 from xmpp_video.stream.states import (
     ABORT,
     ALLOWED,
     AUTH,
+    CSI_ACTIVE,
+    CSI_INACTIVE,
+    IQ,
+    NONZAS,
     REFUSAL,
     RESPONSE,
+    SM_ACK,
+    SM_ENABLE,
+    SM_REQUEST,
+    SM_RESUME,
     STARTTLS,
     StreamState,
     can_move,
@@ -59,6 +103,7 @@ BIND_TAG = f"{{{ns.BIND}}}bind"
 MAX_SASL_FAILURES = 3
 MAX_WRITE_BUFFER = 4 * 1024 * 1024
 SCRAM_MECHANISMS = {"SCRAM-SHA-256": ScramHash.SHA256, "SCRAM-SHA-1": ScramHash.SHA1}
+SM_ACK_DELAY = 1.0  # seconds after an unacknowledged stanza before the server asks for an ack
 
 
 class Channel(Protocol):
@@ -79,6 +124,10 @@ class Channel(Protocol):
     def resume_reading(self) -> None: ...
     def can_starttls(self) -> bool: ...
     async def starttls(self) -> None: ...
+    def attach(self, stream: C2SStream) -> None:
+        """From now on, hand what is read (and the end of the connection) to ``stream``: a
+        resumed session takes over the connection its ``<resume/>`` came on (XEP-0198)."""
+        ...
 
 
 def _sasl(name: str, text: bytes | None = None) -> bytes:
@@ -93,6 +142,15 @@ def _sasl_failure(condition: str) -> bytes:
 
 
 class C2SStream(Session):
+    # Class defaults: a connection pays for these only once it uses them.
+    heard = True  # received data since the last keepalive sweep (core/keepalive.py)
+    silent_sweeps = 0  # keepalive sweeps in a row without data
+    pinged_at = -1  # silent_sweeps when the keepalive ping went out; -1: none out
+    _ack_timer: asyncio.TimerHandle | None = None  # a delayed <r/>
+    _expiry: asyncio.TimerHandle | None = None  # end of hibernation
+    _connected = True  # the transport has not reported the end of the connection yet
+    _draining = False  # ended; stanzas it never acknowledged are being stored or bounced
+
     def __init__(self, server: Server, channel: Channel, transport_name: str = "tcp") -> None:
         super().__init__()
         self.server = server
@@ -115,13 +173,19 @@ class C2SStream(Session):
             settings.auth_timeout, self._auth_timed_out
         )
         self.active = True  # received data since the last compaction sweep (core/compactor.py)
+        # per instance, not class defaults: read for every stanza (an instance attribute is the
+        # fast path of attribute lookup)
+        self.sm: SmState | None = None  # XEP-0198, from <enable/>
+        self.csi: CsiBuffer | None = None  # XEP-0352: not None while the client is inactive
         server.connections.add(self)
 
     # -- input ---------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self.active = True
-        if self.state is StreamState.CLOSED:
+        self.heard = True
+        state = self.state
+        if state is StreamState.CLOSED or state is StreamState.HIBERNATING:
             return
         try:
             events = self.parser.feed(data)
@@ -217,6 +281,8 @@ class C2SStream(Session):
             tls_required=self._tls_required,
             mechanisms=self._mechanisms(),
         )
+        if self.channel.encrypted:
+            features.extend(self.server.pre_auth_stream_features)  # XEP-0077 <register/>
         self.channel.write(self.channel.framing.features(list(features)))
 
     def _write_header(self) -> None:
@@ -255,8 +321,16 @@ class C2SStream(Session):
     # -- elements ------------------------------------------------------------------------
 
     def _element(self, el: Element) -> Awaitable[None] | None:
+        if self.state is StreamState.NEGOTIATING and el.tag == IQ and len(el) == 1:
+            handler = self.server.pre_auth_iqs.get(el[0].tag) if self.channel.encrypted else None
+            if handler is not None:  # XEP-0077 registration before authentication
+                peer = self.channel.peer
+                return handler(PreAuthIq(el, peer, self.transport_name, self.deliver))
         allowed = ALLOWED.get(self.state)
         if allowed is None or el.tag not in allowed:
+            nonzas = NONZAS.get(self.state)
+            if nonzas is not None and el.tag in nonzas:
+                return self._nonza(el)
             if self.state is StreamState.NEGOTIATING and el.tag.startswith(f"{{{ns.CLIENT}}}"):
                 self.close(StreamErrorCondition.NOT_AUTHORIZED)
             else:
@@ -500,17 +574,311 @@ class C2SStream(Session):
                 self.close(StreamErrorCondition.INVALID_FROM, "from does not match your JID")
                 return None
         el.set("from", self.full)
+        state = self.sm
+        if state is not None:
+            state.handled = (state.handled + 1) % sm.MODULUS
         return self.server.router.route(el, self.jid, self)
+
+    # -- nonzas: stream management (XEP-0198), client state indication (XEP-0352) ----------
+
+    def _nonza(self, el: Element) -> Awaitable[None] | None:
+        tag = el.tag
+        if self.state is StreamState.WAIT_BIND:
+            if tag == SM_RESUME:
+                self._resume(el)
+            else:  # <enable/>: XEP-0198 §3, only once bound; the client may still bind
+                self.channel.write(sm.failed(StanzaErrorCondition.UNEXPECTED_REQUEST))
+            return None
+        if tag == CSI_INACTIVE:
+            if self.csi is None:
+                self.csi = CsiBuffer(self.server.settings.csi_queue_limit)
+            return None
+        if tag == CSI_ACTIVE:
+            self._activate()
+            return None
+        if tag == SM_ENABLE:
+            self._enable(el)
+            return None
+        state = self.sm
+        if state is None:
+            self.close(
+                StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "stream management is not enabled"
+            )
+            return None
+        if tag == SM_REQUEST:
+            self.channel.write(sm.ack(state.handled))
+            return None
+        assert tag == SM_ACK
+        h = sm.parse_h(el.get("h"))
+        if h is None:
+            self.close(StreamErrorCondition.BAD_FORMAT, "h must be an unsigned 32-bit integer")
+            return None
+        try:
+            state.ack(h)
+        except sm.HandledCountTooHigh as exc:
+            self.close(StreamErrorCondition.UNDEFINED_CONDITION, str(exc), exc.element())
+            return None
+        state.requested = False
+        if state.unacked and self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(SM_ACK_DELAY, self._request_ack)
+        return None
+
+    def _enable(self, el: Element) -> None:
+        if self.sm is not None:  # XEP-0198 §3: a second <enable/> ends the stream
+            self.close(StreamErrorCondition.POLICY_VIOLATION, "stream management is enabled")
+            return
+        timeout = self.server.settings.sm_resumption_timeout
+        resume = sm.truthy(el.get("resume")) and timeout > 0
+        id_ = secrets.token_urlsafe(18) if resume else None
+        self.sm = SmState(id_)
+        if id_ is not None:
+            self.server.resumption.add(id_, self)
+        self.channel.write(sm.enabled(id_, max(1, math.ceil(timeout))))
+
+    def _request_ack(self) -> None:
+        self._ack_timer = None
+        state = self.sm
+        if state is None or state.requested or not state.unacked:
+            return
+        if self.state is StreamState.BOUND:
+            state.requested = True
+            self.channel.write(sm.R)
+
+    def _sent(self, state: SmState, stanza: Element) -> None:
+        """Keep a stanza just written until the client acknowledges it; ask for acks."""
+        unacked = state.unacked
+        unacked.append(stanza)
+        count = len(unacked)
+        settings = self.server.settings
+        if count > settings.sm_queue_limit:
+            log.warning("stream %s: %s does not acknowledge; closing", self.stream_id, self.full)
+            self.close(StreamErrorCondition.RESOURCE_CONSTRAINT, "too many unacknowledged stanzas")
+            return
+        if state.requested:
+            return
+        if count >= settings.sm_ack_every:
+            state.requested = True
+            self.channel.write(sm.R)
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(SM_ACK_DELAY, self._request_ack)
+
+    def _activate(self) -> None:
+        """``<active/>``, or a resumption: send what was held, in order."""
+        held = self.csi
+        if held is not None:
+            self.csi = None
+            for stanza in held.flush():
+                self.deliver(stanza)
+
+    # -- resumption (XEP-0198 §5) ----------------------------------------------------------
+
+    def _resume(self, el: Element) -> None:
+        """``<resume previd h/>`` after SASL: hand this connection over to the hibernating (or
+        not yet known to be dropped) session ``previd`` of the same account, or ``<failed/>``
+        (the client may bind instead)."""
+        account = self.authenticated_as_str
+        previd = el.get("previd", "")
+        resumption = self.server.resumption
+        target = resumption.get(previd)
+        state = target.sm if target is not None else None
+        if target is None or state is None or target.bare != account:
+            final = resumption.final_h(previd, account)
+            self.channel.write(sm.failed(StanzaErrorCondition.ITEM_NOT_FOUND, final))
+            return
+        h = sm.parse_h(el.get("h"))
+        if h is None:
+            self.channel.write(sm.failed(StanzaErrorCondition.BAD_REQUEST, state.handled))
+            return
+        try:
+            state.ack(h)
+        except sm.HandledCountTooHigh as exc:
+            # the client's idea of this session is wrong: end it (what it never got is kept
+            # offline), the client binds a new one
+            log.info("stream %s: resume of %s refused: %s", self.stream_id, target.full, exc)
+            self.channel.write(
+                sm.failed(StanzaErrorCondition.UNDEFINED_CONDITION, state.handled, exc.element())
+            )
+            target.close(StreamErrorCondition.UNDEFINED_CONDITION, str(exc), exc.element())
+            return
+        self._hand_over(target, state)
+
+    def _hand_over(self, target: C2SStream, state: SmState) -> None:
+        """``target`` takes over this connection (channel, parser, unhandled input); this
+        object takes the old connection, if it still is there, only to close it."""
+        old_channel, old_parser = target.channel, target.parser
+        old_bound, old_connected = target.state is StreamState.BOUND, target._connected
+        if target._expiry is not None:
+            target._expiry.cancel()
+            target._expiry = None
+        target._cancel_ack_timer()
+        target.channel, target.parser = self.channel, self.parser
+        target.stream_id, target._header_sent = self.stream_id, self._header_sent
+        target.transport_name = self.transport_name
+        target._queue, self._queue = self._queue, None  # what came after <resume/>
+        target.active = target.heard = target._connected = True
+        target.silent_sweeps, target.pinged_at = 0, -1
+        target.state = StreamState.BOUND
+        self.channel.attach(target)
+        self.server.connections.add(target)
+        self.server.connections.discard(self)
+        self.channel, self.parser = old_channel, old_parser
+        self.state = StreamState.CLOSED
+        if old_connected:
+            old_channel.attach(self)  # its end now reaches this closed stream, not the session
+            if old_bound:  # XEP-0198 §5: the old stream gets a conflict stream error
+                framing = old_channel.framing
+                old_channel.write(
+                    framing.error(StreamErrorCondition.CONFLICT, "replaced by a resumed stream")
+                )
+                old_channel.write(framing.close)
+            old_channel.close()
+        self._end()
+        target._resumed(state)
+
+    def _resumed(self, state: SmState) -> None:
+        assert state.id is not None
+        channel = self.channel
+        channel.write(sm.resumed(state.id, state.handled))
+        framing = channel.framing
+        for stanza in state.unacked:
+            channel.write(framing.stanza(stanza))
+        state.requested = bool(state.unacked)
+        if state.requested:
+            channel.write(sm.R)
+        log.info(
+            "stream %s: resumed %s from %s, %d stanzas resent",
+            self.stream_id,
+            self.full,
+            channel.peer,
+            len(state.unacked),
+        )
+        self._activate()  # a new connection starts active (XEP-0352)
+        if self.server.hooks.has(SessionResumed):
+            self.server.tasks.spawn(
+                self.server.hooks.fire(SessionResumed(self)), name=f"resumed-{self.full}"
+            )
+        if not self._busy:
+            self._drain()
+
+    @property
+    def hibernating(self) -> bool:
+        return self.state is StreamState.HIBERNATING
+
+    def _resumable(self) -> bool:
+        state = self.sm
+        return state is not None and state.id is not None
+
+    def _hibernate(self) -> None:
+        """The connection is gone, the session stays (registry, presence) for the resumption
+        timeout, queueing what is sent to it."""
+        state = self.sm
+        assert state is not None
+        self._move(StreamState.HIBERNATING)
+        self.server.connections.discard(self)
+        self._clear_queue()  # not counted in h: the client sends it again after resuming
+        self._cancel_ack_timer()
+        state.requested = False
+        self.parser.compact()
+        timeout = self.server.settings.sm_resumption_timeout
+        self._expiry = asyncio.get_running_loop().call_later(timeout, self._expire)
+        log.info(
+            "stream %s: %s hibernates (%d unacknowledged, resumable for %g s)",
+            self.stream_id,
+            self.full,
+            len(state.unacked),
+            timeout,
+        )
+        if self.server.hooks.has(SessionHibernating):
+            self.server.tasks.spawn(
+                self.server.hooks.fire(SessionHibernating(self)), name=f"hibernating-{self.full}"
+            )
+
+    def _queue_while_hibernating(self, stanza: Element) -> None:
+        csi = self.csi
+        if csi is not None and csi.hold(stanza):
+            return
+        state = self.sm
+        assert state is not None
+        unacked = state.unacked
+        unacked.append(stanza)
+        if len(unacked) > self.server.settings.sm_queue_limit:
+            log.info("stream %s: queue of hibernating %s full", self.stream_id, self.full)
+            self.close()
+            return
+        hooks = self.server.hooks
+        if hooks.has(StanzaQueuedWhileHibernating):
+            self.server.tasks.spawn(
+                hooks.fire(StanzaQueuedWhileHibernating(self, stanza, len(unacked))),
+                name=f"queued-{self.full}",
+            )
+
+    def _expire(self) -> None:
+        self._expiry = None
+        if self.state is StreamState.HIBERNATING:
+            log.info("stream %s: %s was not resumed in time", self.stream_id, self.full)
+            self.close()
+
+    def _cancel_ack_timer(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+
+    # -- keepalive (core/keepalive.py) -----------------------------------------------------
+
+    def keepalive_ping(self) -> None:
+        """An XEP-0199 ping from the server; any answer (any data) will do."""
+        ping = Element(f"{{{ns.PING}}}ping")
+        self.deliver(
+            iq(
+                "get",
+                to=self.full,
+                from_=self.server.domain,
+                id_=f"keepalive-{secrets.token_hex(4)}",
+                payload=ping,
+            )
+        )
+
+    def drop(self, condition: StreamErrorCondition, text: str) -> None:
+        """End the connection with a stream error, as `close`, except that a resumable session
+        hibernates (the client may be alive behind a broken network path)."""
+        if self.state is not StreamState.BOUND or not self._resumable():
+            self.close(condition, text)
+            return
+        log.info("stream %s: dropping %s: %s %s", self.stream_id, self.full, condition, text)
+        channel = self.channel
+        channel.write(channel.framing.error(condition, text))
+        channel.write(channel.framing.close)
+        channel.close()
+        self._hibernate()
 
     # -- output --------------------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:
-        if self.state is StreamState.CLOSED:
+        if self.state is not StreamState.BOUND:
+            self._deliver_unbound(stanza)
             return
-        self.channel.write(self.channel.framing.stanza(stanza))
-        if self.channel.write_buffer_size() > MAX_WRITE_BUFFER:
+        csi = self.csi
+        if csi is not None and csi.hold(stanza):
+            return
+        channel = self.channel
+        channel.write(channel.framing.stanza(stanza))
+        state = self.sm
+        if state is not None:
+            self._sent(state, stanza)
+        if channel.write_buffer_size() > MAX_WRITE_BUFFER and self.state is StreamState.BOUND:
             log.warning("stream %s: client does not read; closing", self.stream_id)
-            self.close(StreamErrorCondition.RESOURCE_CONSTRAINT, "client is not reading")
+            self.drop(StreamErrorCondition.RESOURCE_CONSTRAINT, "client is not reading")
+
+    def _deliver_unbound(self, stanza: Element) -> None:
+        state = self.state
+        if state is StreamState.HIBERNATING:
+            self._queue_while_hibernating(stanza)
+        elif state is StreamState.CLOSED:
+            if self._draining:  # stored or bounced after what was there before
+                assert self.sm is not None
+                self.sm.unacked.append(stanza)
+        else:  # replies during negotiation (binding)
+            self.channel.write(self.channel.framing.stanza(stanza))
 
     # -- ending --------------------------------------------------------------------------
 
@@ -519,9 +887,16 @@ class C2SStream(Session):
         if self.state is not StreamState.BOUND:
             self.close(StreamErrorCondition.CONNECTION_TIMEOUT, "authentication took too long")
 
-    def close(self, condition: StreamErrorCondition | None = None, text: str = "") -> None:
-        """Send the stream error (if any) and the closing tag, then close the transport."""
+    def close(
+        self, condition: StreamErrorCondition | None = None, text: str = "", extra: bytes = b""
+    ) -> None:
+        """Send the stream error (if any; ``extra``: an application-specific condition) and the
+        closing tag, then close the transport; the session ends (a hibernating one too)."""
         if self.state is StreamState.CLOSED:
+            return
+        if self.state is StreamState.HIBERNATING:
+            self.state = StreamState.CLOSED  # no connection to write to
+            self._end()
             return
         if not self._header_sent:
             # the peer waits for our header of this document before it can read anything
@@ -529,28 +904,78 @@ class C2SStream(Session):
             self._write_header()
         if condition is not None:
             log.info("stream %s: closing with %s %s", self.stream_id, condition, text)
-            self.channel.write(self.channel.framing.error(condition, text))
+            error = self.channel.framing.error(condition, text)
+            if extra:
+                error = error.replace(b"</stream:error>", extra + b"</stream:error>")
+            self.channel.write(error)
         self.channel.write(self.channel.framing.close)
         self.abort()
 
     def abort(self) -> None:
-        """Close the transport without writing anything more."""
-        if self.state is not StreamState.CLOSED:
+        """Close the transport without writing anything more; the session ends."""
+        state = self.state
+        if state is not StreamState.CLOSED:
             self.state = StreamState.CLOSED
-            self.channel.close()
+            if state is not StreamState.HIBERNATING:
+                self.channel.close()
+            self._end()
 
     def connection_lost(self) -> None:
-        """The transport is gone: leave the registry and tell the modules, once."""
-        self.state = StreamState.CLOSED
+        """The transport is gone: a resumable session hibernates, any other one ends."""
+        self._connected = False
         self.server.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.state is StreamState.BOUND and self._resumable():
+            self._hibernate()
+            return
+        if self.state is StreamState.HIBERNATING:
+            return  # the connection `drop` closed is gone now
+        self.state = StreamState.CLOSED
+        self._clear_queue()
+        self._end()
+
+    def _end(self) -> None:
+        """The session is over (once, however it ended): its resumption id is forgotten, what
+        it never acknowledged is stored or bounced, then it leaves the registry and the modules
+        are told (`SessionClosed`)."""
         if self.closed:
             return
         self.closed = True
-        self._clear_queue()
-        if self.jid is not None and self.server.registry.remove(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._cancel_ack_timer()
+        state = self.sm
+        if state is not None and state.id is not None:
+            self.server.resumption.forget(state.id, self.bare, state.handled)
+        if self.jid is None:
+            return
+        if state is not None and state.unacked:
+            self._draining = True
+            self.server.tasks.spawn(self._undelivered(state), name=f"undelivered-{self.full}")
+        else:
+            self._leave()
+
+    async def _undelivered(self, state: SmState) -> None:
+        """Store or bounce, in order, what the client never acknowledged, and what is delivered
+        meanwhile (the session is still registered, so nothing overtakes it); then leave."""
+        assert self.jid is not None
+        unacked = state.unacked
+        try:
+            while unacked:
+                stanza = unacked.popleft()
+                try:
+                    await undeliverable(self.server, self.jid, stanza)
+                except Exception:
+                    log.exception("stream %s: an undelivered stanza was lost", self.stream_id)
+        finally:
+            self._draining = False
+            self._leave()
+
+    def _leave(self) -> None:
+        if self.server.registry.remove(self):
             self.server.tasks.spawn(
                 self.server.hooks.fire(SessionClosed(self)), name=f"closed-{self.full}"
             )

@@ -53,3 +53,37 @@ class InitialPresence:
     """A session sent its first available presence (offline delivery, probes)."""
 
     session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHibernating:
+    """A resumable session lost its connection (XEP-0198): it stays in the registry, available,
+    and queues what is sent to it (`session.hibernating` is true) until it is resumed
+    (`SessionResumed`) or its resumption timeout passes (then `SessionClosed`)."""
+
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResumed:
+    """A hibernating session was resumed on a new connection; what it queued was resent."""
+
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class StanzaQueuedWhileHibernating:
+    """A stanza was queued for a hibernating session (push notifications count these). Fired
+    only when someone listens; ``queued``: how many stanzas the session holds now."""
+
+    session: Session
+    stanza: Element
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeleted:
+    """A local account was deleted (its rows are gone; its sessions are being closed): modules
+    drop what they keep in memory about it. ``bare``: the prepared bare JID."""
+
+    bare: str

@@ -25,12 +25,18 @@ Observers (`observers`) see every message and every iq to a full JID after the r
 handled it, with the sessions it reached: carbons, the archive and the call processes follow
 traffic that way without the router knowing them. Stampers (`stampers`) run before a message for
 a local account is delivered, and may add to it (the archive's ``<stanza-id/>``).
+
+Gates (`gates`, see `Gate`) decide whether anything may pass between two JIDs at all (XEP-0191
+blocking): `route` asks them first, once ``to`` is parsed, and stops when one has dealt with the
+stanza; presence the server delivers itself (`deliver_presence_to_account`, and the presence
+module's probe answers through `presence_withheld`) is checked per receiving resource.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from xml.etree.ElementTree import Element
 
 from xmpp_video.core.events import PresenceFromClient, PresenceToAccount
@@ -88,6 +94,24 @@ Observer = Callable[[Routed], None]
 Stamper = Callable[[Element, JID, JID], None]
 
 
+class Gate(Protocol):
+    """Whether stanzas may pass between two JIDs at all (XEP-0191 blocking)."""
+
+    def check(
+        self, stanza: Element, sender: JID, to: JID, origin: Session | None
+    ) -> bool | Awaitable[bool]:
+        """Before routing: True when the gate dealt with the stanza (dropped it or answered
+        it; routing stops), False to route it, or an awaitable of that answer when the gate
+        must load something first."""
+        ...
+
+    def withholds(self, from_: str, to_full: str) -> bool:
+        """Presence the server delivers itself (broadcasts, probe answers, subscription
+        stanzas) from ``from_`` to the resource ``to_full``: True = do not deliver. Answers at
+        once (the parties of such presence are online, their state in memory)."""
+        ...
+
+
 def is_jmi(stanza: Element) -> bool:
     """Whether a message carries a Jingle Message Initiation element."""
     return any(child.tag.startswith(JMI_PREFIX) for child in stanza)
@@ -110,6 +134,7 @@ class Router:
         self.offline_store: OfflineStore = _no_offline
         self.observers: list[Observer] = []
         self.stampers: list[Stamper] = []
+        self.gates: list[Gate] = []
         self.routed = 0
 
     # -- entry points --------------------------------------------------------------------
@@ -127,6 +152,13 @@ class Router:
             except InvalidJID:
                 self._reply_error(stanza, StanzaErrorCondition.JID_MALFORMED, origin)
                 return None
+        if self.gates:
+            return self._gated(stanza, sender, to, to_attr is None, origin)
+        return self._route_to(stanza, sender, to, to_attr is None, origin)
+
+    def _route_to(
+        self, stanza: Element, sender: JID, to: JID, broadcast: bool, origin: Session | None
+    ) -> Awaitable[None] | None:
         tag = stanza.tag
         if to.domain != self.domain:
             if tag == PRESENCE:
@@ -134,7 +166,7 @@ class Router:
             self._reply_error(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
             return None
         if tag == PRESENCE:
-            return self._route_presence(stanza, sender, to, to_attr is None, origin)
+            return self._route_presence(stanza, sender, to, broadcast, origin)
         if to.local is None:
             if tag == IQ:
                 return self._dispatch_iq(stanza, sender, to, IqTarget.SERVER, origin)
@@ -160,6 +192,41 @@ class Router:
         if tag == IQ:
             return self._dispatch_iq(stanza, sender, to.bare, IqTarget.ACCOUNT, origin)
         return None
+
+    def _gated(
+        self, stanza: Element, sender: JID, to: JID, broadcast: bool, origin: Session | None
+    ) -> Awaitable[None] | None:
+        for index, gate in enumerate(self.gates):
+            verdict = gate.check(stanza, sender, to, origin)
+            if verdict is True:
+                return None
+            if verdict is not False:
+                return self._gated_later(verdict, index, stanza, sender, to, broadcast, origin)
+        return self._route_to(stanza, sender, to, broadcast, origin)
+
+    async def _gated_later(
+        self,
+        verdict: Awaitable[bool],
+        index: int,
+        stanza: Element,
+        sender: JID,
+        to: JID,
+        broadcast: bool,
+        origin: Session | None,
+    ) -> None:
+        if await verdict:
+            return
+        for gate in self.gates[index + 1 :]:
+            later = gate.check(stanza, sender, to, origin)
+            if later is True or (later is not False and await later):
+                return
+        pending = self._route_to(stanza, sender, to, broadcast, origin)
+        if pending is not None:
+            await pending
+
+    def presence_withheld(self, from_: str, to_full: str) -> bool:
+        """Whether a gate withholds presence from ``from_`` to the resource ``to_full``."""
+        return any(gate.withholds(from_, to_full) for gate in self.gates)
 
     def _observe(self, routed: Routed) -> None:
         for observer in self.observers:
@@ -276,9 +343,13 @@ class Router:
         return None
 
     def deliver_presence_to_account(self, stanza: Element, bare: str) -> None:
-        """Presence for every available resource of `bare` (broadcasts, subscription stanzas)."""
+        """Presence for every available resource of `bare` (broadcasts, subscription stanzas),
+        except those a gate withholds it from."""
+        gated = bool(self.gates)
         for target in self.registry.resources(bare):
             if target.available:
+                if gated and self.presence_withheld(stanza.get("from", ""), target.full):
+                    continue
                 target.deliver(stanza)
 
     # -- iq ------------------------------------------------------------------------------

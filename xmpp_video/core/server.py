@@ -7,9 +7,9 @@ there are no module-level singletons.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from xml.etree.ElementTree import Element
 
 from xmpp_video.auth.tokens import TokenSigner
@@ -18,10 +18,40 @@ from xmpp_video.core.accounts import Accounts
 from xmpp_video.core.hooks import Hooks
 from xmpp_video.core.iq import IqDispatcher
 from xmpp_video.core.registry import SessionRegistry
+from xmpp_video.core.resumption import Resumption
 from xmpp_video.core.router import Router
 from xmpp_video.core.session import Session
 from xmpp_video.core.tasks import TaskSet
+from xmpp_video.jid import JID
 from xmpp_video.storage.sql import Storage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """disco#info of one node of the server (XEP-0030 §3.2): (category, type, name)s, features."""
+
+    identities: tuple[tuple[str, str, str], ...]
+    features: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeItem:
+    """One disco#items entry: an item of the server at ``node``, with a human ``name``."""
+
+    node: str
+    name: str
+
+
+class DiscoNodes(Protocol):
+    """A module that owns some disco nodes of the server; the answer may depend on who asks.
+
+    Both return None for a node that is not theirs, and may raise `StanzaError` (forbidden)."""
+
+    def node_info(self, node: str, sender: JID) -> NodeInfo | None: ...
+
+    def node_items(self, node: str, sender: JID) -> list[NodeItem] | None: ...
 
 
 @dataclass(slots=True)
@@ -34,6 +64,25 @@ class Disco:
         default_factory=lambda: [("server", "im", "xmpp-video")]
     )
     extra_items: list[Element] = field(default_factory=list)
+    nodes: list[DiscoNodes] = field(default_factory=list)  # asked in order for a `node`
+
+
+@dataclass(frozen=True, slots=True)
+class PreAuthIq:
+    """An iq a client sent before authenticating (XEP-0077 in-band registration), on an
+    encrypted stream: c2s hands it to the handler of its payload in `Server.pre_auth_iqs`.
+
+    ``peer``: the client's address as the transport names it (``transport`` ``"tcp"``:
+    ``ip:port``, IPv6 without brackets; ``"websocket"``: ``ip``); ``reply`` writes a stanza
+    (addressed by the handler, without ``to``) to that stream."""
+
+    stanza: Element
+    peer: str
+    transport: str
+    reply: Callable[[Element], None]
+
+
+PreAuthIqHandler = Callable[[PreAuthIq], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
@@ -62,12 +111,34 @@ class Server:
     disco: Disco = field(default_factory=Disco)
     connections: set[Session] = field(default_factory=set)
     stream_features: list[Element] = field(default_factory=list)
+    # before authentication, on encrypted streams only (XEP-0077): features offered next to
+    # the SASL mechanisms, and handlers of iqs by payload tag (any other iq closes the stream)
+    pre_auth_stream_features: list[Element] = field(default_factory=list)
+    pre_auth_iqs: dict[str, PreAuthIqHandler] = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
+    resumption: Resumption = field(default_factory=Resumption)  # XEP-0198 resumable sessions
     tokens: TokenSigner | None = None  # JWTs for the HTTP API and SASL OAUTHBEARER
+    services: dict[type[Any], Any] = field(default_factory=dict)  # see provide() / require()
 
     @property
     def domain(self) -> str:
         return self.settings.xmpp_domain
+
+    def provide(self, kind: type[T], service: T) -> None:
+        """Offer `service` to the modules set up after this one, keyed by its class (e.g. the
+        ad-hoc command registry); a second provider of the same class is a programming error."""
+        if kind in self.services:
+            raise ValueError(f"{kind.__name__} is provided already")
+        self.services[kind] = service
+
+    def require(self, kind: type[T]) -> T:
+        """The service of class `kind`; a module that needs it must be set up after its
+        provider (module order in app.py), otherwise this raises LookupError saying so."""
+        service = self.services.get(kind)
+        if service is None:
+            raise LookupError(f"no {kind.__name__}: set up the module providing it first")
+        assert isinstance(service, kind)
+        return service
 
 
 class Module(Protocol):

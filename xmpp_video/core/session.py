@@ -37,6 +37,12 @@ class Session(ABC):
     def available(self) -> bool:
         return self.presence is not None
 
+    @property
+    def hibernating(self) -> bool:
+        """Its connection is gone but it can be resumed (XEP-0198): stanzas sent to it are
+        queued (see `core.events.SessionHibernating`)."""
+        return False
+
     def bind(self, jid: JID) -> None:
         self.jid = jid
         self.bare = str(jid.bare)

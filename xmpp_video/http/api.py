@@ -7,12 +7,14 @@ from collections.abc import Callable
 from xmpp_video.auth.tokens import TokenSigner
 from xmpp_video.calls.manager import CallManager
 from xmpp_video.core.server import Server
+from xmpp_video.http.admin_api import CALL_PREFIX, CALLS_PATH, STATS_PATH, AdminEndpoints
 from xmpp_video.http.auth_api import AuthEndpoints
 from xmpp_video.http.health import HealthEndpoint
 from xmpp_video.http.messages import Request, Response, json_error
 from xmpp_video.http.metrics import MetricsEndpoint
 from xmpp_video.http.paths import WEBSOCKET_PATHS
 from xmpp_video.http.routes import Routes
+from xmpp_video.http.static import add_static_routes
 from xmpp_video.http.turn_api import TurnEndpoint
 from xmpp_video.http.well_known import HostMeta
 
@@ -44,6 +46,11 @@ def build_routes(
     host_meta = HostMeta(server.domain, ports)
     routes.add("GET", "/.well-known/host-meta", host_meta.xml)
     routes.add("GET", "/.well-known/host-meta.json", host_meta.json)
+    admin = AdminEndpoints(server, signer, calls)
+    routes.add("GET", CALLS_PATH, admin.list_calls)
+    routes.add("GET", STATS_PATH, admin.stats)
+    routes.add_prefix("DELETE", CALL_PREFIX, admin.end_call)
     for path in WEBSOCKET_PATHS:
         routes.add("GET", path, _upgrade_required)
+    add_static_routes(routes, web_page=server.settings.web_page)
     return routes

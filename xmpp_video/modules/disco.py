@@ -48,15 +48,30 @@ class DiscoModule:
 
     async def server_info(self, request: IqRequest) -> Element:
         node = request.payload.get("node")
-        if node is not None:
-            raise StanzaError(StanzaErrorCondition.ITEM_NOT_FOUND)
         disco = self.server.disco
+        if node is not None:
+            for owner in disco.nodes:
+                info = owner.node_info(node, request.sender)
+                if info is not None:
+                    return self._info(list(info.identities), set(info.features), node)
+            raise StanzaError(StanzaErrorCondition.ITEM_NOT_FOUND)
         return self._info(disco.server_identities, disco.server_features, None)
 
     async def server_items(self, request: IqRequest) -> Element:
         query = Element(ITEMS)
         node = request.payload.get("node")
         if node is not None:
+            for owner in self.server.disco.nodes:
+                items = owner.node_items(node, request.sender)
+                if items is not None:
+                    query.set("node", node)
+                    for item in items:
+                        SubElement(
+                            query,
+                            f"{{{ns.DISCO_ITEMS}}}item",
+                            {"jid": self.server.domain, "node": item.node, "name": item.name},
+                        )
+                    return query
             raise StanzaError(StanzaErrorCondition.ITEM_NOT_FOUND)
         query.extend(self.server.disco.extra_items)
         return query

@@ -69,10 +69,13 @@ class PresenceModule:
                 own.deliver(stanza)
 
     async def probe_contacts(self, session: Session) -> None:
+        router = self.server.router
         for item in (await self.roster.roster_of(session)).values():
             if has_to(item):
                 for contact in self.server.registry.resources(item.contact):
                     if contact.presence is not None:
+                        if router.gates and router.presence_withheld(contact.full, session.full):
+                            continue  # blocked, either way (XEP-0191)
                         session.deliver(contact.presence)
         for own in self.server.registry.resources(session.bare):
             if own is not session and own.presence is not None:

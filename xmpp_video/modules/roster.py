@@ -338,8 +338,11 @@ class RosterModule:
 
     async def redeliver_requests(self, event: InitialPresence) -> None:
         """Pending subscription requests, again, to a resource that just came online."""
+        router = self.server.router
         for item in list((await self.roster_of(event.session)).values()):
             if item.pending_in:
+                if router.gates and router.presence_withheld(item.contact, event.session.full):
+                    continue  # a request from a JID blocked since (XEP-0191)
                 event.session.deliver(
                     presence("subscribe", to=event.session.bare, from_=item.contact)
                 )

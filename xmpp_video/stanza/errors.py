@@ -17,11 +17,15 @@ class StanzaError(Exception):
         text: str = "",
         *,
         type_: StanzaErrorType | None = None,
+        specific: str | None = None,
     ) -> None:
+        """``specific``: an application-specific condition element, as a ``{namespace}name``
+        tag (e.g. XEP-0050's ``<bad-payload/>``), sent after the defined condition."""
         super().__init__(f"{condition}: {text}" if text else str(condition))
         self.condition = condition
         self.text = text
         self.type = type_ or condition.default_type
+        self.specific = specific
 
 
 def error_element(error: StanzaError) -> Element:
@@ -29,6 +33,8 @@ def error_element(error: StanzaError) -> Element:
     SubElement(el, f"{{{ns.STANZAS_ERRORS}}}{error.condition}")
     if error.text:
         SubElement(el, f"{{{ns.STANZAS_ERRORS}}}text").text = error.text
+    if error.specific is not None:
+        SubElement(el, error.specific)
     return el
 
 

@@ -51,6 +51,8 @@ TOKEN_ID_LENGTH = 64
 ARCHIVE_ID_LENGTH = 64
 # JMI ids = Jingle sids = call ids, chosen by clients (xmpp_video.calls.signals.MAX_CALL_ID)
 CALL_ID_LENGTH = 128
+# A full JID: bare JID, "/", resource (blocklist items may be any JID, XEP-0191 §3.3).
+FULL_JID_LENGTH = BARE_JID_LENGTH + 1 + PART_LENGTH
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -276,3 +278,25 @@ class ArchiveMessageRow(Base):
     stamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     outgoing: Mapped[bool] = mapped_column(Boolean)
     stanza: Mapped[str] = mapped_column(Text)
+
+
+class BlocklistItemRow(Base):
+    """One JID blocked by one user (XEP-0191): a full JID, a bare JID, ``domain/resource`` or a
+    domain, as prepared by ``xmpp_video.jid``. The unique index serves lookups by owner."""
+
+    __tablename__ = "blocklist"
+    __table_args__ = (UniqueConstraint("owner", "jid"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    jid: Mapped[str] = mapped_column(String(FULL_JID_LENGTH))
+
+
+class VCardRow(Base):
+    """A user's vCard-temp (XEP-0054), serialized with ``xmlns='vcard-temp'`` on its root."""
+
+    __tablename__ = "vcard"
+
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH), primary_key=True)
+    vcard: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

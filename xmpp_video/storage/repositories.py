@@ -120,8 +120,8 @@ class UserRepository(Protocol):
         ...
 
     async def delete(self, username: str, domain: str) -> bool:
-        """Delete the account, its own roster rows, its offline messages and its message
-        archive (one transaction).
+        """Delete the account, its own roster rows, its offline messages, its message
+        archive, its blocklist and its vCard (one transaction).
 
         Other users' roster items about this JID are left alone: removing or answering them
         (RFC 6121 unsubscribed/unavailable) is the caller's business, as is ending the user's
@@ -453,4 +453,37 @@ class CallRepository(Protocol):
     ) -> Sequence[CallRecord]:
         """Calls proposed in ``[start, end)``, oldest first; only those of ``user`` (caller
         or callee bare JID) when given."""
+        ...
+
+
+class BlocklistRepository(Protocol):
+    """Per-user blocklists (XEP-0191). ``owner`` is a prepared bare JID; items are prepared JIDs
+    of any form (full, bare, ``domain/resource``, domain), compared exactly."""
+
+    async def get(self, owner: str) -> list[str]:
+        """``owner``'s blocked JIDs, sorted by code point (empty when none)."""
+        ...
+
+    async def add(self, owner: str, jids: Sequence[str]) -> None:
+        """Block ``jids``; those already blocked are skipped (idempotent, one transaction)."""
+        ...
+
+    async def remove(self, owner: str, jids: Sequence[str] | None) -> None:
+        """Unblock ``jids`` (those not blocked are ignored), or every JID when None."""
+        ...
+
+    async def owners(self) -> list[str]:
+        """Every user with at least one blocked JID, sorted (what a node loads at start-up)."""
+        ...
+
+
+class VCardRepository(Protocol):
+    """vCard-temp (XEP-0054), one per user, kept as serialized XML. ``owner``: prepared bare JID."""
+
+    async def get(self, owner: str) -> str | None:
+        """The stored vCard element as XML text, None when the user never set one."""
+        ...
+
+    async def set(self, owner: str, vcard_xml: str) -> None:
+        """Store (insert or replace) ``owner``'s vCard."""
         ...

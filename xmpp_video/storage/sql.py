@@ -45,16 +45,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .engine import create_engine, session_factory
 from .models import (
     ArchiveMessageRow,
+    BlocklistItemRow,
     OfflineMessage,
     RefreshTokenRow,
     RosterItemRow,
     User,
     UserSessionRow,
     UTCDateTime,
+    VCardRow,
     utcnow,
 )
 from .repositories import (
     ArchiveRepository,
+    BlocklistRepository,
     CallRepository,
     OfflineRepository,
     RefreshTokenRepository,
@@ -69,8 +72,10 @@ from .repositories import (
     Transport,
     UseResult,
     UserRepository,
+    VCardRepository,
 )
 from .sql_archive import SqlArchiveRepository
+from .sql_blocklist import SqlBlocklistRepository, SqlVCardRepository
 from .sql_calls import SqlCallRepository
 
 # First key of the PostgreSQL advisory lock that serializes capped appends per owner; the
@@ -200,6 +205,8 @@ class SqlUserRepository:
             await session.execute(delete(RosterItemRow).where(RosterItemRow.owner == bare))
             await session.execute(delete(OfflineMessage).where(OfflineMessage.owner == bare))
             await session.execute(delete(ArchiveMessageRow).where(ArchiveMessageRow.owner == bare))
+            await session.execute(delete(BlocklistItemRow).where(BlocklistItemRow.owner == bare))
+            await session.execute(delete(VCardRow).where(VCardRow.owner == bare))
         return True
 
     async def list(self, domain: str | None = None) -> builtins.list[str]:
@@ -560,6 +567,8 @@ class Storage:
     refresh_tokens: RefreshTokenRepository
     calls: CallRepository
     archive: ArchiveRepository
+    blocklist: BlocklistRepository
+    vcards: VCardRepository
 
     async def ping(self) -> None:
         """Run ``SELECT 1`` (health checks); raises the driver's error when the database does
@@ -597,4 +606,6 @@ async def open_storage(url: str) -> Storage:
         refresh_tokens=SqlRefreshTokenRepository(sessions),
         calls=SqlCallRepository(sessions),
         archive=SqlArchiveRepository(sessions),
+        blocklist=SqlBlocklistRepository(sessions),
+        vcards=SqlVCardRepository(sessions),
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.stanza import namespaces as ns
+from xmpp_video.stream import csi, sm
 
 FEATURES = f"{{{ns.STREAM}}}features"
 
@@ -25,9 +26,13 @@ def pre_auth_features(*, offer_tls: bool, tls_required: bool, mechanisms: Iterab
 
 
 def post_auth_features(extra: Iterable[Element] = ()) -> Element:
+    """After SASL: bind, and what a client can negotiate on this stream — stream management
+    (XEP-0198: `<resume/>` now, `<enable/>` once bound) and client state indication (XEP-0352)."""
     features = Element(FEATURES)
     SubElement(features, f"{{{ns.BIND}}}bind")
     session = SubElement(features, f"{{{ns.SESSION}}}session")
     SubElement(session, f"{{{ns.SESSION}}}optional")
+    SubElement(features, sm.FEATURE)
+    SubElement(features, csi.FEATURE)
     features.extend(extra)
     return features

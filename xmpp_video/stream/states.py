@@ -1,8 +1,16 @@
 """The c2s negotiation as a literal transition table (RFC 6120 §4-§7).
 
-`ALLOWED[state]` is the set of top-level elements a client may send in that state; anything else
-gets the stream error in `REFUSAL[state]`. The session code moves between states only along
+`ALLOWED[state]` is the set of top-level elements a client may send in that state, and
+`NONZAS[state]` the stream-level elements (not stanzas) it may send besides; anything else gets
+the stream error in `REFUSAL[state]`. The session code moves between states only along
 `TRANSITIONS`.
+
+After binding, the stream-management (XEP-0198) and client-state (XEP-0352) nonzas are allowed
+besides stanzas; `<resume/>` only on a new stream after SASL, before binding (it takes the place
+of binding), and `<enable/>` before binding gets `<failed/>` (XEP-0198 §3), not a stream error.
+A bound session whose connection drops while it is resumable is HIBERNATING: it has no
+connection, keeps its resource and presence, queues what is sent to it, and becomes BOUND again
+on the connection that resumes it (or CLOSED when the resumption timeout passes).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from typing import Final
 
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.conditions import StreamErrorCondition
+from xmpp_video.stream import csi, sm
 
 
 class StreamState(Enum):
@@ -22,6 +31,7 @@ class StreamState(Enum):
     WAIT_RESTART = "wait-restart"  # <success/> sent, waiting for the new header
     WAIT_BIND = "wait-bind"  # authenticated, header sent with bind feature
     BOUND = "bound"  # a resource is bound: stanzas flow
+    HIBERNATING = "hibernating"  # bound, connection lost, resumable (XEP-0198): stanzas queue
     CLOSED = "closed"
 
 
@@ -32,12 +42,25 @@ ABORT: Final = f"{{{ns.SASL}}}abort"
 IQ: Final = f"{{{ns.CLIENT}}}iq"
 MESSAGE: Final = f"{{{ns.CLIENT}}}message"
 PRESENCE: Final = f"{{{ns.CLIENT}}}presence"
+STANZAS: Final = frozenset((IQ, MESSAGE, PRESENCE))
+SM_ENABLE: Final = sm.ENABLE
+SM_RESUME: Final = sm.RESUME
+SM_REQUEST: Final = sm.REQUEST
+SM_ACK: Final = sm.ACK
+CSI_ACTIVE: Final = csi.ACTIVE
+CSI_INACTIVE: Final = csi.INACTIVE
 
 ALLOWED: Final[dict[StreamState, frozenset[str]]] = {
     StreamState.NEGOTIATING: frozenset((STARTTLS, AUTH)),
     StreamState.SASL: frozenset((RESPONSE, ABORT, AUTH)),
     StreamState.WAIT_BIND: frozenset((IQ,)),
-    StreamState.BOUND: frozenset((IQ, MESSAGE, PRESENCE)),
+    StreamState.BOUND: STANZAS,
+}
+
+# Looked up only when ALLOWED says no: stanzas, the hot path, pay nothing for them.
+NONZAS: Final[dict[StreamState, frozenset[str]]] = {
+    StreamState.WAIT_BIND: frozenset((SM_RESUME, SM_ENABLE)),
+    StreamState.BOUND: frozenset((SM_ENABLE, SM_REQUEST, SM_ACK, CSI_ACTIVE, CSI_INACTIVE)),
 }
 
 REFUSAL: Final[dict[StreamState, StreamErrorCondition]] = {
@@ -58,7 +81,8 @@ TRANSITIONS: Final[dict[StreamState, frozenset[StreamState]]] = {
     ),
     StreamState.WAIT_RESTART: frozenset((StreamState.WAIT_HEADER,)),
     StreamState.WAIT_BIND: frozenset((StreamState.BOUND,)),
-    StreamState.BOUND: frozenset(),
+    StreamState.BOUND: frozenset((StreamState.HIBERNATING,)),
+    StreamState.HIBERNATING: frozenset((StreamState.BOUND,)),
     StreamState.CLOSED: frozenset(),
 }
 

@@ -230,9 +230,10 @@ class HttpConnection:
         headers = [
             ("Content-Type", response.content_type),
             ("Content-Length", str(len(response.body))),
-            ("Cache-Control", "no-store"),
-            *response.headers,
         ]
+        if not any(name.lower() == "cache-control" for name, _ in response.headers):
+            headers.append(("Cache-Control", "no-store"))  # API answers; static files set theirs
+        headers += response.headers
         if close:
             headers.append(("Connection", "close"))
         try:
@@ -251,6 +252,7 @@ class HttpConnection:
         self._request = None
         if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
             self.tcp.close()
+            self.tcp.resume_reading()  # paused for the handler: the lingering close needs EOF
             return
         try:
             self.h11.start_next_cycle()

@@ -238,6 +238,10 @@ class TcpChannel(asyncio.Protocol):
     def can_starttls(self) -> bool:
         return self._ssl_context() is not None and not self.encrypted and self._tls is None
 
+    def attach(self, stream: Consumer) -> None:
+        """Read for ``stream`` from now on (a session resumed on this connection, XEP-0198)."""
+        self.stream = stream
+
     async def starttls(self) -> None:
         self.flush()  # <proceed/> goes out in clear text, before the handshake
         transport = self.transport

@@ -158,11 +158,11 @@ class WebSocketChannel:
         self.stream.close(condition, text)
 
     def _remote_close(self, event: CloseConnection) -> None:
-        """The client closed the WebSocket without ``<close/>`` first (or after it): end the
-        stream as if it had sent ``<close/>``; our close frame answers theirs."""
+        """The client closed the WebSocket (after ``<close/>``, or without it); our close frame
+        answers theirs. Without ``<close/>`` first, the stream was not closed: as RFC 7395 §3.6
+        says, that is a broken connection, which a session with stream management resumption
+        survives (it hibernates, XEP-0198) and any other session does not."""
         self._close_code = CloseReason.NORMAL_CLOSURE
-        if self.stream.state is not StreamState.CLOSED:
-            self.stream.data_received(b"</stream:stream>")
         self.close()
 
     # -- Channel of the stream --------------------------------------------------------------
@@ -187,6 +187,10 @@ class WebSocketChannel:
 
     def can_starttls(self) -> bool:
         return False  # TLS is the HTTP connection's business (wss://)
+
+    def attach(self, stream: C2SStream) -> None:
+        """Read for ``stream`` from now on (a session resumed on this connection, XEP-0198)."""
+        self.stream = stream
 
     async def starttls(self) -> None:
         raise ConnectionError("no STARTTLS over WebSocket")

@@ -282,3 +282,18 @@ async def test_token_reuse_across_connections(xmpp_server: RunningServer) -> Non
             await client.send(type="auth", token=token)
             assert (await client.next("auth_ok"))["jid"] == "alice@localhost"
     assert json.dumps({"ok": True})
+
+
+async def test_a_ringing_json_device_is_in_the_call_record(xmpp_server: RunningServer) -> None:
+    from tests.interop.calls_support import call_record
+
+    await xmpp_server.add_user("alice")
+    await xmpp_server.add_user("bob")
+    async with (
+        call_peer(xmpp_server, "alice@localhost") as alice,
+        json_client(xmpp_server, "bob") as bob,
+    ):
+        call_id = alice.propose("bob@localhost")
+        await bob.next("call_incoming", call_id=call_id)
+        record = await call_record(xmpp_server, call_id, "ringing")
+        assert [d.split("/", 1)[1].startswith("json-") for d in record.devices] == [True]

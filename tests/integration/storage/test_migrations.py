@@ -28,7 +28,8 @@ TABLES_0002 = {
     "refresh_token",
 }
 TABLES_0003 = TABLES_0002 | {"archive_message"}
-TABLES = TABLES_0003 | {"call_session"}  # at head
+TABLES_0004 = TABLES_0003 | {"call_session"}
+TABLES = TABLES_0004 | {"blocklist", "vcard"}  # at head
 
 
 async def schema_diff(url: str, metadata: MetaData) -> list[Any]:
@@ -89,7 +90,7 @@ def test_current_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> 
 
 def test_upgrade_reaches_head(database_url: str) -> None:
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0004"
+    assert migrate.current(database_url) == migrate.head() == "0005"
 
 
 @pytest.mark.asyncio
@@ -161,3 +162,16 @@ async def test_0003_adds_and_removes_only_archive_message(database_url: str) -> 
     await asyncio.to_thread(migrate.downgrade, database_url, "0002")
     assert await table_names(database_url) == TABLES_0002
     assert await asyncio.to_thread(migrate.current, database_url) == "0002"
+
+
+@pytest.mark.asyncio
+async def test_0005_adds_and_removes_only_blocklist_and_vcard(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0004")
+    assert await table_names(database_url) == TABLES_0004
+
+    await asyncio.to_thread(migrate.upgrade, database_url, "0005")
+    assert await table_names(database_url) == TABLES
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0004")
+    assert await table_names(database_url) == TABLES_0004
+    assert await asyncio.to_thread(migrate.current, database_url) == "0004"

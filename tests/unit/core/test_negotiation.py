@@ -138,6 +138,9 @@ class FakeChannel:
             await self.handshake.wait()
         self.encrypted = True
 
+    def attach(self, stream: C2SStream) -> None:
+        self.attached = stream  # a resumed session took this connection over (XEP-0198)
+
 
 @dataclass(frozen=True)
 class Transport:
@@ -388,7 +391,14 @@ TOKENS: dict[str, Callable[[Peer], bytes]] = {
     "presence": _const(b"<presence/>"),
     "presence-directed": _const(b"<presence to='juliet@localhost/garden'/>"),
     "unknown-client-element": _const(b"<query/>"),
-    "unknown-sm-enable": _const(b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>"),
+    "sm-enable": _const(b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>"),
+    "sm-r": _const(b"<r xmlns='urn:xmpp:sm:3'/>"),
+    "sm-a": _const(b"<a xmlns='urn:xmpp:sm:3' h='0'/>"),
+    "sm-a-too-high": _const(b"<a xmlns='urn:xmpp:sm:3' h='4294967295'/>"),
+    "sm-a-bad": _const(b"<a xmlns='urn:xmpp:sm:3' h='-1'/>"),
+    "sm-resume-unknown": _const(b"<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>"),
+    "csi-inactive": _const(b"<inactive xmlns='urn:xmpp:csi:0'/>"),
+    "csi-active": _const(b"<active xmlns='urn:xmpp:csi:0'/>"),
     "unknown-namespace": _const(b"<foo xmlns='urn:example:unknown'><bar>x</bar></foo>"),
     "whitespace": _const(b" \n"),
     "close": _const(CLOSE),
