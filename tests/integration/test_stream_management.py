@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from xml.etree.ElementTree import Element
 
+import httpx
 import pytest
 
 from tests.integration.http import wsclient
@@ -298,6 +299,9 @@ async def test_a_websocket_closed_without_close_hibernates_and_resumes_over_tcp(
         phone = session(server, full)
         await ws.close()  # a close frame, no <close/>: the tab was closed, the page reloads
         await until(lambda: phone.hibernating)
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            metrics = (await http.get("/metrics")).text
+        assert "xmpp_video_hibernating_sessions 1.0" in metrics
         romeo = await open_()
         await romeo.login("romeo")
         romeo.send(chat(full, "while reloading"))

@@ -44,6 +44,12 @@ class ServerCollector(Collector):
         sessions = GaugeMetricFamily("xmpp_video_sessions", "bound resources on this node")
         sessions.add_metric([], sum(1 for s in server.connections if s.jid is not None))
         yield sessions
+        hibernating = GaugeMetricFamily(
+            "xmpp_video_hibernating_sessions",
+            "sessions detached and waiting for an XEP-0198 resume",
+        )
+        hibernating.add_metric([], server.resumption.hibernating)
+        yield hibernating
         yield CounterMetricFamily(
             "xmpp_video_stanzas_routed", "stanzas routed", value=server.router.routed
         )
