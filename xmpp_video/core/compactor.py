@@ -9,46 +9,23 @@ per stanza. Done early, it also lets the next logins reuse that memory: `xmpp_lo
 
 from __future__ import annotations
 
-import asyncio
-
 from xmpp_video.core.c2s import C2SStream
 from xmpp_video.core.server import Server
+from xmpp_video.core.sweep import Sweep
 
 PERIOD_SECONDS = 1.0
-BATCH = 500  # streams looked at per event-loop iteration during a sweep
 
 
-class Compactor:
-    """Sweeps `server.connections` every period until `stop()`."""
+class Compactor(Sweep):
+    """Every period, compacts the parser of each stream that received nothing since the last."""
 
-    __slots__ = ("_handle", "loop", "period", "server")
+    __slots__ = ()
 
     def __init__(self, server: Server, period: float = PERIOD_SECONDS) -> None:
-        self.server = server
-        self.period = period
-        self.loop = asyncio.get_running_loop()
-        self._handle: asyncio.Handle | None = None
+        super().__init__(server, period)
 
-    def start(self) -> None:
-        self._handle = self.loop.call_later(self.period, self._sweep)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _sweep(self) -> None:
-        self._step(list(self.server.connections), 0)
-
-    def _step(self, streams: list[object], start: int) -> None:
-        end = start + BATCH
-        for stream in streams[start:end]:
-            if isinstance(stream, C2SStream):
-                if stream.active:
-                    stream.active = False
-                else:
-                    stream.parser.compact()
-        if end < len(streams):
-            self._handle = self.loop.call_soon(self._step, streams, end)
+    def visit(self, stream: C2SStream) -> None:
+        if stream.active:
+            stream.active = False
         else:
-            self.start()
+            stream.parser.compact()

@@ -14,53 +14,36 @@ after at most interval + timeout + one tick of silence.
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 from xmpp_video.core.c2s import C2SStream
 from xmpp_video.core.server import Server
+from xmpp_video.core.sweep import Sweep
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.stream.states import StreamState
 
-BATCH = 500  # streams looked at per event-loop iteration during a sweep
 TICKS_PER_PERIOD = 4  # sweeps per min(interval, timeout)
 
 
-class Keepalive:
-    """Sweeps `server.connections` every `tick` seconds until `stop()`."""
+class Keepalive(Sweep):
+    """Looks at every bound stream every `tick` seconds until `stop()`."""
 
-    __slots__ = ("_handle", "give_up_after", "loop", "ping_after", "server", "tick")
+    __slots__ = ("give_up_after", "ping_after")
 
     def __init__(self, server: Server, interval: float, timeout: float) -> None:
         """`interval` > 0: seconds of silence before a ping; `timeout`: seconds to answer."""
-        self.server = server
-        self.tick = min(interval, timeout) / TICKS_PER_PERIOD
+        super().__init__(server, min(interval, timeout) / TICKS_PER_PERIOD)
         # in sweeps (a stream silent for n sweeps has been silent for n to n + 1 ticks)
         self.ping_after = math.ceil(interval / self.tick - 1e-9)
         self.give_up_after = math.ceil(timeout / self.tick - 1e-9)
-        self.loop = asyncio.get_running_loop()
-        self._handle: asyncio.Handle | None = None
 
-    def start(self) -> None:
-        self._handle = self.loop.call_later(self.tick, self._sweep)
+    @property
+    def tick(self) -> float:
+        return self.period
 
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _sweep(self) -> None:
-        self._step(list(self.server.connections), 0)
-
-    def _step(self, streams: list[object], start: int) -> None:
-        end = start + BATCH
-        for stream in streams[start:end]:
-            if isinstance(stream, C2SStream) and stream.state is StreamState.BOUND:
-                self.check(stream)
-        if end < len(streams):
-            self._handle = self.loop.call_soon(self._step, streams, end)
-        else:
-            self.start()
+    def visit(self, stream: C2SStream) -> None:
+        if stream.state is StreamState.BOUND:
+            self.check(stream)
 
     def check(self, stream: C2SStream) -> None:
         """One sweep's look at one bound stream."""
