@@ -90,7 +90,7 @@ def test_current_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> 
 
 def test_upgrade_reaches_head(database_url: str) -> None:
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == migrate.head() == "0005"
+    assert migrate.current(database_url) == migrate.head() == "0008"
 
 
 @pytest.mark.asyncio
