@@ -30,7 +30,9 @@ from sqlalchemy import (
     Integer,
     Result,
     Row,
+    Select,
     String,
+    bindparam,
     delete,
     func,
     insert,
@@ -47,6 +49,8 @@ from .models import (
     ArchiveMessageRow,
     BlocklistItemRow,
     OfflineMessage,
+    PepItemRow,
+    PepNodeRow,
     RefreshTokenRow,
     RosterItemRow,
     User,
@@ -55,6 +59,7 @@ from .models import (
     VCardRow,
     utcnow,
 )
+from .pep import PepRepository
 from .repositories import (
     ArchiveRepository,
     BlocklistRepository,
@@ -77,6 +82,7 @@ from .repositories import (
 from .sql_archive import SqlArchiveRepository
 from .sql_blocklist import SqlBlocklistRepository, SqlVCardRepository
 from .sql_calls import SqlCallRepository
+from .sql_pep import SqlPepRepository
 
 # First key of the PostgreSQL advisory lock that serializes capped appends per owner; the
 # second key is hashtext(owner). An arbitrary constant to stay out of other lock users' way.
@@ -87,6 +93,27 @@ _SCRAM_PREFIX: dict[ScramHash, str] = {
     ScramHash.SHA256: "scram_sha256_",
 }
 _SCRAM_FIELDS = ("salt", "iterations", "stored_key", "server_key")
+
+
+# The reads every login makes, built once with bind parameters: building a select() costs
+# about as much CPU as running it on SQLite (benchmarks/login_queries.py measures both).
+_SCRAM_SELECT: dict[ScramHash, Select[Any]] = {
+    hash_: select(*(getattr(User, prefix + field) for field in _SCRAM_FIELDS)).where(
+        User.username == bindparam("username"), User.domain == bindparam("domain")
+    )
+    for hash_, prefix in _SCRAM_PREFIX.items()
+}
+_USER_EXISTS: Select[Any] = (
+    select(User.id)
+    .where(User.username == bindparam("username"), User.domain == bindparam("domain"))
+    .limit(1)
+)
+_ROSTER_SELECT: Select[Any] = select(RosterItemRow.__table__).where(
+    RosterItemRow.owner == bindparam("owner")
+)
+_OFFLINE_PROBE: Select[Any] = (
+    select(OfflineMessage.id).where(OfflineMessage.owner == bindparam("owner")).limit(1)
+)
 
 
 def _scram_hash(name: str) -> ScramHash:
@@ -173,10 +200,9 @@ class SqlUserRepository:
             return await _insert_if_absent(session, User, values, ("username", "domain"))
 
     async def get_scram(self, username: str, domain: str, hash_name: str) -> StoredScram | None:
-        prefix = _SCRAM_PREFIX[_scram_hash(hash_name)]
-        columns = [getattr(User, prefix + field) for field in _SCRAM_FIELDS]
+        stmt = _SCRAM_SELECT[_scram_hash(hash_name)]
         async with self._engine.connect() as connection:
-            row = await connection.execute(select(*columns).where(*self._where(username, domain)))
+            row = await connection.execute(stmt, {"username": username, "domain": domain})
             found = row.one_or_none()
         if found is None or any(value is None for value in found):
             return None
@@ -207,6 +233,8 @@ class SqlUserRepository:
             await session.execute(delete(ArchiveMessageRow).where(ArchiveMessageRow.owner == bare))
             await session.execute(delete(BlocklistItemRow).where(BlocklistItemRow.owner == bare))
             await session.execute(delete(VCardRow).where(VCardRow.owner == bare))
+            await session.execute(delete(PepItemRow).where(PepItemRow.owner == bare))
+            await session.execute(delete(PepNodeRow).where(PepNodeRow.owner == bare))
         return True
 
     async def list(self, domain: str | None = None) -> builtins.list[str]:
@@ -219,9 +247,9 @@ class SqlUserRepository:
         return sorted(_bare(username, user_domain) for username, user_domain in rows)
 
     async def exists(self, username: str, domain: str) -> bool:
-        stmt = select(User.id).where(*self._where(username, domain)).limit(1)
+        params = {"username": username, "domain": domain}
         async with self._engine.connect() as connection:
-            return (await connection.execute(stmt)).first() is not None
+            return (await connection.execute(_USER_EXISTS, params)).first() is not None
 
     async def count(self, domain: str | None = None) -> int:
         stmt = select(func.count()).select_from(User)
@@ -287,9 +315,8 @@ class SqlRosterRepository:
         self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def get_roster(self, owner: str) -> list[RosterItem]:
-        stmt = select(RosterItemRow.__table__).where(RosterItemRow.owner == owner)
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(stmt)).all()
+            rows = (await connection.execute(_ROSTER_SELECT, {"owner": owner})).all()
         return sorted((_roster_item(row) for row in rows), key=lambda item: item.contact)
 
     async def get_item(self, owner: str, contact: str) -> RosterItem | None:
@@ -360,9 +387,8 @@ class SqlOfflineRepository:
         return _rowcount(result) == 1
 
     async def pop_all(self, owner: str) -> list[str]:
-        probe = select(OfflineMessage.id).where(OfflineMessage.owner == owner).limit(1)
         async with self._engine.connect() as connection:
-            if (await connection.execute(probe)).first() is None:
+            if (await connection.execute(_OFFLINE_PROBE, {"owner": owner})).first() is None:
                 return []  # the usual case: a read, no write transaction
         stmt = (
             delete(OfflineMessage)
@@ -569,6 +595,7 @@ class Storage:
     archive: ArchiveRepository
     blocklist: BlocklistRepository
     vcards: VCardRepository
+    pep: PepRepository
 
     async def ping(self) -> None:
         """Run ``SELECT 1`` (health checks); raises the driver's error when the database does
@@ -608,4 +635,5 @@ async def open_storage(url: str) -> Storage:
         archive=SqlArchiveRepository(sessions),
         blocklist=SqlBlocklistRepository(sessions),
         vcards=SqlVCardRepository(sessions),
+        pep=SqlPepRepository(sessions),
     )
