@@ -9,12 +9,15 @@ thread so that the event loop keeps running::
 loop in a private thread, but they block that loop meanwhile.)
 
 The revisions live in the top-level ``migrations/`` folder of the source tree, next to
-``alembic.ini`` (which only the ``alembic`` command line reads).
+``alembic.ini`` (which only the ``alembic`` command line reads); an installed (non-editable)
+copy of the package finds them where the wheel put them, ``<prefix>/share/xmpp-video/migrations``
+(``[options.data_files]`` in setup.cfg).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sysconfig
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +32,22 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+def _migrations_dir() -> Path:
+    """The source tree's ``migrations/`` when running from it (editable install, tests), else
+    the installed copy under the data prefix of this interpreter (or of the user scheme)."""
+    source_tree = Path(__file__).resolve().parents[2] / "migrations"
+    candidates = [source_tree]
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        data = Path(sysconfig.get_path("data", scheme))
+        candidates.append(data / "share" / "xmpp-video" / "migrations")
+    for candidate in candidates:
+        if (candidate / "env.py").is_file():
+            return candidate
+    return source_tree  # alembic_config() names it in its error
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 _T = TypeVar("_T")
 
