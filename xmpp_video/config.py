@@ -111,6 +111,11 @@ class Settings:
     trusted_proxies: str = _setting("", "addresses of TLS-terminating proxies")
     scram_iterations: int = _setting(4096, "PBKDF2 iterations for newly stored SCRAM keys")
     offline_limit: int = _setting(1000, "messages kept offline per user; more → bounced")
+    archive: bool = _setting(
+        True,
+        "keep chat messages and call signals in each account's archive (XEP-0313 MAM);"
+        " false: nothing archived, MAM not offered",
+    )
     blocklist_limit: int = _setting(
         1000, "JIDs one user may block (XEP-0191); a block beyond → not-acceptable"
     )

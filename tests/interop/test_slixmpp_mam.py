@@ -8,6 +8,7 @@ made after a message was received sees it without sleeping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -597,3 +598,25 @@ async def test_delivered_messages_carry_their_archive_id(xmpp_server: RunningSer
         assert stanza_id != "forged"
         hers = await retrieve(juliet)
     assert [r.id for r in hers.results] == [stanza_id]
+
+
+async def test_with_archive_off_nothing_is_archived_and_mam_is_not_offered(
+    server_settings: Settings,
+) -> None:
+    """ARCHIVE=false: messages are still delivered, without a stanza-id; MAM queries get
+    service-unavailable and disco does not list MAM; turning it back on finds nothing stored."""
+    sid = "urn:xmpp:sid:0"
+    async with running_server(dataclasses.replace(server_settings, archive=False)) as server:
+        romeo_jid = await server.add_user("romeo")
+        juliet_jid = await server.add_user("juliet")
+        async with connected(server, romeo_jid) as romeo, connected(server, juliet_jid) as juliet:
+            send(romeo, juliet_jid, "not kept")
+            received = await juliet.next_message()
+            info = await juliet.plugin["xep_0030"].get_info(jid=juliet_jid, timeout=TIMEOUT)
+            condition = await error_condition(juliet, f"<query xmlns='{MAM}'/>", to=juliet_jid)
+    assert received["body"] == "not kept"
+    assert received.xml.find(f"{{{sid}}}stanza-id") is None
+    assert MAM not in info["disco_info"]["features"]
+    assert condition == "service-unavailable"
+    async with running_server(server_settings) as server, connected(server, juliet_jid) as juliet:
+        assert (await retrieve(juliet)).bodies == []

@@ -73,6 +73,7 @@ import logging
 import re
 import secrets
 import time
+from base64 import b32encode
 from dataclasses import dataclass
 from typing import Final
 from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring
@@ -128,6 +129,7 @@ _KNOWN_FIELDS: Final = frozenset((*_SINGLE_FIELDS, "ids"))
 # -- archive ids ---------------------------------------------------------------------------
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 
 def new_archive_id() -> str:
@@ -135,7 +137,9 @@ def new_archive_id() -> str:
     characters. Unpredictable and unique (§3), roughly time-sortable for people reading logs;
     the archive order itself is the row order, never these ids."""
     value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    # 160 bits = 32 base-32 digits, of which the last 26 are the value's; the standard base-32
+    # alphabet is mapped onto Crockford's, keeping the digits' order (C calls, not 26 steps)
+    return b32encode(value.to_bytes(20, "big")).decode()[-26:].translate(_TO_CROCKFORD)
 
 
 # -- query parsing (pure) ------------------------------------------------------------------
@@ -355,6 +359,8 @@ class MamModule:
         self._lock = asyncio.Lock()
         self._dropping = False
         self._stopped = False
+        if not server.settings.archive:
+            return  # ARCHIVE=false: no archive, no MAM feature (queries: service-unavailable)
         account = (IqTarget.ACCOUNT,)
         server.iq.register("set", QUERY, self.query, targets=account)
         server.iq.register("get", QUERY, self.form, targets=account)
