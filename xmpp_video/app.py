@@ -21,6 +21,7 @@ from xmpp_video.calls.manager import CallManager
 from xmpp_video.config import Settings, with_dev_secrets
 from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
+from xmpp_video.core.components import ComponentsModule
 from xmpp_video.core.hooks import Hooks
 from xmpp_video.core.iq import IqDispatcher
 from xmpp_video.core.keepalive import Keepalive
@@ -39,16 +40,20 @@ from xmpp_video.modules.external_services import ExternalServicesModule
 from xmpp_video.modules.legacy_session import LegacySessionModule
 from xmpp_video.modules.mam import MamModule
 from xmpp_video.modules.offline import OfflineModule
+from xmpp_video.modules.pep import PepModule
 from xmpp_video.modules.ping import PingModule
 from xmpp_video.modules.presence import PresenceModule
+from xmpp_video.modules.push import PushModule
 from xmpp_video.modules.register import RegisterModule
 from xmpp_video.modules.roster import RosterModule
+from xmpp_video.modules.server_caps import ServerCapsModule
 from xmpp_video.modules.session_store import SessionStoreModule
 from xmpp_video.modules.vcard import VCardModule
 from xmpp_video.modules.version import VersionModule
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.storage.migrate import current, head, upgrade
 from xmpp_video.storage.sql import Storage, open_storage
+from xmpp_video.transport.component import start_components
 from xmpp_video.transport.http import HttpService
 from xmpp_video.transport.tcp import start_c2s
 from xmpp_video.transport.tls import server_context
@@ -136,6 +141,7 @@ class App:
         self.modules = [
             roster,
             PresenceModule(roster),
+            PepModule(roster),  # after presence: an available presence is broadcast first
             blocking,  # after presence: its SessionClosed handler runs first
             VCardModule(),
             RegisterModule(roster),
@@ -148,10 +154,13 @@ class App:
             LegacySessionModule(),
             self._session_store,
             CarbonsModule(),
+            PushModule(),  # XEP-0357: observes routed messages after carbons
             self.calls,
             AdhocModule(),  # provides the CommandRegistry the admin modules register with
             UserAdminModule(),
             CallAdminModule(self.calls),
+            ComponentsModule(),  # XEP-0114: routes for the COMPONENTS domains
+            ServerCapsModule(),  # last: its XEP-0115 hash covers every server feature
         ]
         for module in self.modules:
             module.setup(server)
@@ -186,6 +195,7 @@ class App:
             ("c2s_tls", s.c2s_tls_port, True),
             ("http", s.http_port, False),
             ("https", s.https_port, True),
+            ("component", s.component_port if s.component_secrets else 0, False),
         ):
             if self.ephemeral_ports:
                 port = 0
@@ -194,16 +204,19 @@ class App:
             # SO_REUSEPORT only for worker processes: a second server started by mistake
             # must fail with "address in use", not silently share the port
             reuse_port = s.workers > 1
+            host = s.component_bind_host if name == "component" else s.bind_host
             try:
                 if name.startswith("http"):
-                    listener = await http.listen(s.bind_host, port, tls=tls, reuse_port=reuse_port)
+                    listener = await http.listen(host, port, tls=tls, reuse_port=reuse_port)
+                elif name == "component":
+                    listener = await start_components(server, host, port, reuse_port=reuse_port)
                 else:
                     listener = await start_c2s(
-                        server, s.bind_host, port, direct_tls=tls, reuse_port=reuse_port
+                        server, host, port, direct_tls=tls, reuse_port=reuse_port
                     )
             except OSError as exc:
                 raise StartupError(
-                    f"cannot listen on {s.bind_host}:{port} ({name}): {exc.strerror}"
+                    f"cannot listen on {host}:{port} ({name}): {exc.strerror}"
                 ) from None
             self.listeners.servers.append(listener)
             self.listeners.ports[name] = listener.sockets[0].getsockname()[1]

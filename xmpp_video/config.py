@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from xmpp_video.jid import InvalidJID, prep_domain
 from xmpp_video.turn_uris import InvalidTurnUri, parse_turn_uris
 
 DEV_SECRET_MARK = "dev-"  # noqa: S105 - a prefix marking generated dev secrets
+# XEP-0114 sends SHA-1(stream id + secret) in clear text: a short secret falls to an offline guess
+MIN_COMPONENT_SECRET = 16
 
 
 class ConfigError(Exception):
@@ -40,7 +43,18 @@ class Settings:
     bind_host: str = _setting("0.0.0.0", "address the listeners bind to")  # noqa: S104
     c2s_port: int = _setting(5222, "client-to-server port (STARTTLS)")
     c2s_tls_port: int = _setting(5223, "client-to-server direct TLS port (XEP-0368); 0 = off")
-    component_port: int = _setting(5347, "XEP-0114 component port; 0 = off")
+    component_port: int = _setting(
+        5347, "XEP-0114 component port; 0 = off (also off while COMPONENTS is empty)"
+    )
+    component_bind_host: str = _setting(
+        "127.0.0.1",
+        "address the XEP-0114 component listener binds to (plain TCP: keep it local or private)",
+    )
+    components: str = _setting(
+        "",
+        "XEP-0114 external components: comma-separated domain=secret pairs"
+        " (gateway.example.com=a-long-secret)",
+    )
     http_port: int = _setting(8080, "HTTP port")
     https_port: int = _setting(8443, "HTTPS port")
     tls_cert: str = _setting("", "PEM certificate chain; empty = self-signed one in DATA_DIR")
@@ -131,9 +145,46 @@ class Settings:
     min_password_length: int = _setting(
         8, "characters; shorter passwords are refused by in-band registration and change"
     )
+    fast_token_ttl: int = _setting(
+        1209600,
+        "seconds a FAST token (XEP-0484, SASL2 one-round-trip login) is valid (14 days); rotated"
+        " after half of it; 0 = FAST off",
+    )
     node_id: str = _setting("", "this node's id in user_session; empty = hostname:port")
     log_level: str = _setting("INFO", "DEBUG, INFO, WARNING or ERROR")
     production: bool = _setting(False, "refuse default or missing secrets (also XMPP_VIDEO_ENV)")
+    pep_max_items: int = _setting(
+        64, "items one PEP node (XEP-0163) may keep; pubsub#max_items 'max' means this"
+    )
+    pep_max_item_size: int = _setting(
+        131072, "bytes of one PEP item's payload; larger → not-acceptable (payload-too-big)"
+    )
+    pep_max_nodes: int = _setting(
+        256, "PEP nodes one account may have; one more → not-allowed (max-nodes-exceeded)"
+    )
+    pep_caps_cache_size: int = _setting(
+        4096, "verified entity capabilities (XEP-0115) kept in memory for +notify filtering"
+    )
+    pep_caps_timeout: float = _setting(
+        10.0, "seconds a client has to answer the server's disco#info about its caps"
+    )
+    push_timeout: float = _setting(
+        10.0, "seconds a push app server (XEP-0357) has to answer a publish; then it failed"
+    )
+    push_max_errors: int = _setting(
+        5, "failed publishes in a row after which a push registration is disabled (removed)"
+    )
+    push_coalesce_window: float = _setting(
+        2.0,
+        "seconds: messages for a device notified less than this ago wait and go as one"
+        " notification (count kept) at the end of it; calls are never delayed; 0 = no wait",
+    )
+    push_max_pending: int = _setting(
+        1000, "publishes awaiting their app server's answer at once; more are skipped"
+    )
+    push_max_registrations: int = _setting(
+        10, "push registrations one account may have; one more → resource-constraint"
+    )
 
     @property
     def admin_jids(self) -> frozenset[str]:
@@ -150,6 +201,11 @@ class Settings:
         return tuple(u.strip() for u in self.turn_uris.split(",") if u.strip())
 
     @property
+    def component_secrets(self) -> dict[str, str]:
+        """XEP-0114 components: prepared domain → shared secret (validated at load time)."""
+        return parse_components(self.components)
+
+    @property
     def trusted_proxy_addresses(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
@@ -164,6 +220,37 @@ class Settings:
             (f.name.upper(), str(f.default), str(f.metadata["doc"]))
             for f in dataclasses.fields(cls)
         ]
+
+
+def parse_components(text: str) -> dict[str, str]:
+    """``domain=secret, …`` (COMPONENTS) → {prepared domain: secret}. Raises ConfigError naming
+    the variable and the domain, never the secret. A secret may contain ``=`` but not ``,``."""
+    components: dict[str, str] = {}
+    for number, item in enumerate(text.split(","), 1):
+        if not item.strip():
+            continue
+        name, equals, secret = item.partition("=")
+        if not equals:
+            # not echoed: it may be the end of a secret that contained a comma
+            raise ConfigError(f"COMPONENTS: item {number} is not domain=secret")
+        try:
+            domain = prep_domain(name.strip())
+        except InvalidJID:
+            raise ConfigError(f"COMPONENTS: item {number} does not start with a domain") from None
+        if not secret.strip():
+            raise ConfigError(f"COMPONENTS: {domain} has no secret (write {domain}=SECRET)")
+        if domain in components:
+            raise ConfigError(f"COMPONENTS: {domain} is listed twice")
+        components[domain] = secret.strip()
+    return components
+
+
+def _weak_component_secret(secret: str) -> bool:
+    return (
+        secret.startswith(DEV_SECRET_MARK)
+        or secret.lower() in ("changeme", "secret", "password")
+        or len(secret) < MIN_COMPONENT_SECRET
+    )
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:
@@ -256,7 +343,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("ADHOC_SESSION_TIMEOUT: must be positive")
     if s.workers < 1:
         raise ConfigError("WORKERS: must be at least 1")
-    for name in ("sm_resumption_timeout", "keepalive_interval", "csi_queue_limit"):
+    for name in (
+        "sm_resumption_timeout",
+        "keepalive_interval",
+        "csi_queue_limit",
+        "fast_token_ttl",
+    ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{name.upper()}: must not be negative")
     for name in ("sm_queue_limit", "sm_ack_every"):
@@ -264,6 +356,20 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name.upper()}: must be at least 1")
     if s.keepalive_timeout <= 0:
         raise ConfigError("KEEPALIVE_TIMEOUT: must be positive")
+    for name in ("pep_max_items", "pep_max_nodes", "pep_caps_cache_size"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be at least 1")
+    if s.pep_max_item_size < 1024:
+        raise ConfigError("PEP_MAX_ITEM_SIZE: must be at least 1024 bytes")
+    if s.pep_caps_timeout <= 0:
+        raise ConfigError("PEP_CAPS_TIMEOUT: must be positive")
+    for name in ("push_max_errors", "push_max_pending", "push_max_registrations"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be at least 1")
+    if s.push_timeout <= 0:
+        raise ConfigError("PUSH_TIMEOUT: must be positive")
+    if s.push_coalesce_window < 0:
+        raise ConfigError("PUSH_COALESCE_WINDOW: must not be negative")
     for secret in s.jwt_secrets:
         if secret and len(secret.encode()) < 32:
             raise ConfigError("JWT_SECRET: secrets must be at least 32 bytes long")
@@ -272,6 +378,16 @@ def _validate(s: Settings) -> None:
             value: str = getattr(s, name)
             if not value or value.startswith(DEV_SECRET_MARK) or value in ("changeme", "secret"):
                 raise ConfigError(f"{name.upper()}: missing or default secret in production mode")
+    components = parse_components(s.components)
+    if s.xmpp_domain.lower() in components:
+        raise ConfigError(f"COMPONENTS: {s.xmpp_domain} is the server's own domain")
+    if s.production:
+        for domain, secret in components.items():
+            if _weak_component_secret(secret):
+                raise ConfigError(
+                    f"COMPONENTS: the secret of {domain} is a default or shorter than"
+                    f" {MIN_COMPONENT_SECRET} characters, refused in production mode"
+                )
     for url_name in ("database_url",):
         url: str = getattr(s, url_name)
         if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

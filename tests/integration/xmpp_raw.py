@@ -64,7 +64,7 @@ class RawClient:
 
     async def until(self, tag: str, timeout: float = TIMEOUT) -> tuple[Element, list[Element]]:
         """Read up to the first element with this (Clark) tag; returns it and what came first."""
-        before = []
+        before: list[Element] = []
         while True:
             el = await self.next(timeout)
             if el.tag == tag:

@@ -39,6 +39,7 @@ __all__ = [
     "JS_DIR",
     "SCRIPT",
     "ClientEvent",
+    "FastOptions",
     "NodeClient",
     "NodeClientError",
     "NodeResult",
@@ -138,11 +139,14 @@ def _arguments(
     wait: bool,
     mechanism: str | None,
     run_timeout: float,
+    fast: FastOptions | None = None,
 ) -> list[str]:
     args = ["--service", service, "--domain", domain, "--username", username]
     args += ["--password", password, "--resource", resource, "--timeout", str(run_timeout)]
     if mechanism is not None:
         args += ["--mechanism", mechanism]
+    if fast is not None:
+        args += fast.arguments()
     args.append(action)
     if to is not None:
         args += ["--to", to]
@@ -152,6 +156,30 @@ def _arguments(
     if not wait:
         args.append("--no-wait")
     return args
+
+
+@dataclass(frozen=True, slots=True)
+class FastOptions:
+    """SASL2 / FAST (XEP-0484) options of the script: ``user_agent_id`` names the client (its
+    FAST tokens belong to it); ``token`` logs in with a FAST token (``"token"`` events carry the
+    tokens the server hands out); ``debug`` copies the XML to stderr."""
+
+    user_agent_id: str | None = None
+    token: str | None = None
+    token_expiry: str | None = None
+    debug: bool = False
+
+    def arguments(self) -> list[str]:
+        args = []
+        if self.user_agent_id is not None:
+            args += ["--user-agent-id", self.user_agent_id]
+        if self.token is not None:
+            args += ["--token", self.token]
+        if self.token_expiry is not None:
+            args += ["--token-expiry", self.token_expiry]
+        if self.debug:
+            args.append("--debug")
+        return args
 
 
 @dataclass(eq=False)
@@ -288,6 +316,7 @@ async def ws_client(
     wait: bool = True,
     mechanism: str | None = None,
     run_timeout: float = RUN_TIMEOUT,
+    fast: FastOptions | None = None,
 ) -> AsyncIterator[NodeClient]:
     """Start ws_client.mjs (see the module docstring); stopped by pid when the block ends.
 
@@ -308,6 +337,7 @@ async def ws_client(
         wait=wait,
         mechanism=mechanism,
         run_timeout=run_timeout,
+        fast=fast,
     )
     flags = await _node_flags_needed()
     process = await asyncio.create_subprocess_exec(
@@ -342,6 +372,7 @@ async def run_ws_client(
     wait: bool = True,
     mechanism: str | None = None,
     run_timeout: float = RUN_TIMEOUT,
+    fast: FastOptions | None = None,
 ) -> NodeResult:
     """Run ws_client.mjs to its end (bounded by ``run_timeout`` plus a margin)."""
     async with ws_client(
@@ -357,6 +388,7 @@ async def run_ws_client(
         wait=wait,
         mechanism=mechanism,
         run_timeout=run_timeout,
+        fast=fast,
     ) as client:
         code = await client.finish(run_timeout + STOP_TIMEOUT)
         return NodeResult(code, tuple(client.events), client.stderr)

@@ -269,7 +269,7 @@ def _parse_fmtp(text: str) -> list[Parameter]:
             continue
         name, eq, val = item.partition("=")
         if eq and name.strip():
-            parameters.append(Parameter(name.strip(), val.strip()))
+            parameters.append(Parameter(_token(name.strip(), "a=fmtp name"), val.strip()))
         else:
             parameters.append(Parameter("", item))
     return parameters
@@ -325,6 +325,7 @@ def _parse_rtcp_fb(draft: _MediaDraft, value: str) -> None:
     fb_type, _, subtype = rest.strip().partition(" ")
     if not fb_type:
         raise SdpError(f"malformed a=rtcp-fb: {excerpt(value)}")
+    _token(fb_type, "a=rtcp-fb type")
     subtype = subtype.strip()
     if fb_type == "trr-int":
         trr = _int(subtype, "trr-int", 0, 2**31)

@@ -4,6 +4,10 @@ It speaks to the core only in stanzas: its commands become JMI messages and Jing
 like any client's, and what reaches it (`deliver`) becomes JSON messages (bridge/events.py).
 The call process, ring timeout, carbons and MAM therefore work for it with no extra code.
 
+The first ``sdp_offer``/``sdp_answer`` of a call are session-initiate/session-accept; later ones
+renegotiate (``content-*``, an ICE restart): `renegotiation.Negotiation` keeps the call's
+descriptions and says what to send each way, this class only carries it out.
+
 Lifecycle: ``auth`` (a JWT access token) within `AUTH_TIMEOUT` seconds, else close 4001; then
 bound, available presence sent (native contacts see it), commands until the socket closes.
 A bad message gets an error and the connection stays usable; a flood is refused with
@@ -40,6 +44,14 @@ from xmpp_video.bridge.protocol import (
     encode,
     error,
     parse,
+)
+from xmpp_video.bridge.renegotiation import (
+    JINGLE_ERRORS,
+    Negotiation,
+    Refusal,
+    Refused,
+    Step,
+    Tell,
 )
 from xmpp_video.calls.signals import SignalKind
 from xmpp_video.core.events import SessionBound, SessionClosed
@@ -87,6 +99,11 @@ class BridgeCall:
     offered: bool = False  # session-initiate sent or received
     mids: tuple[str, ...] = ()  # content names in m-line order (for candidate indexes)
     pending_iqs: set[str] = field(default_factory=set)
+    negotiation: Negotiation | None = None  # the descriptions, once a session-initiate went
+
+    def current_mids(self) -> tuple[str, ...]:
+        found = () if self.negotiation is None else self.negotiation.mids()
+        return found or self.mids
 
 
 class JsonSession(Session):
@@ -273,12 +290,13 @@ class JsonSession(Session):
             )
 
     def _offer(self, call: BridgeCall, offer: str, ref: object) -> None:
+        if call.offered:
+            self._renegotiate(call, offer, ref)
+            return
         if not call.answered or not call.outgoing:
             raise ProtocolError(
                 ErrorCode.NOT_ALLOWED, "send the offer once the call is accepted", ref
             )
-        if call.offered:
-            raise ProtocolError(ErrorCode.NOT_ALLOWED, "renegotiation is not supported yet", ref)
         try:
             jingle = sdp.sdp_to_jingle(
                 offer,
@@ -291,10 +309,50 @@ class JsonSession(Session):
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP: {exc}", ref) from None
         call.offered = True
         call.mids = _mids(jingle)
+        call.negotiation = Negotiation(call.call_id, sdp.Role.INITIATOR)
+        call.negotiation.first_local(offer)
         self._send_jingle(call, "session-initiate", jingle)
 
+    def _renegotiate(self, call: BridgeCall, offer: str, ref: object) -> None:
+        """A new offer in the established session (bridge/renegotiation.py)."""
+        negotiation = call.negotiation
+        if negotiation is None:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "wait for the answer first", ref)
+        try:
+            step = negotiation.client_offer(offer, ref)
+        except Refused as exc:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, str(exc), ref) from None
+        except sdp.SdpError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP: {exc}", ref) from None
+        self._run(call, step)
+
+    def _run(self, call: BridgeCall, step: Step) -> None:
+        """Carry out a renegotiation step: the Jingle iqs, then the JSON messages."""
+        for outbound in step.send:
+            self._send_jingle(call, outbound.action, outbound.jingle, tracked=outbound.tracked)
+        for message in step.tell:
+            if message.type is Tell.ERROR:
+                self._send(error(ErrorCode.NOT_ALLOWED, message.message, message.ref))
+            else:
+                self._send(encode(message.type, call_id=call.call_id, sdp=message.sdp))
+
     def _answer(self, call: BridgeCall, answer: str, ref: object) -> None:
-        if call.outgoing or not call.offered:
+        negotiation = call.negotiation
+        if negotiation is not None and negotiation.answer_expected:
+            try:
+                step = negotiation.client_answer(answer)
+            except Refused as exc:
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, str(exc), ref) from None
+            except sdp.SdpError as exc:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP: {exc}", ref) from None
+            self._run(call, step)
+            return
+        if (
+            call.outgoing
+            or not call.offered
+            or negotiation is None
+            or negotiation.local is not None
+        ):
             raise ProtocolError(ErrorCode.NOT_ALLOWED, "there is no offer to answer", ref)
         try:
             jingle = sdp.sdp_to_jingle(
@@ -306,6 +364,7 @@ class JsonSession(Session):
             )
         except sdp.SdpError as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP: {exc}", ref) from None
+        negotiation.first_local(answer)
         self._send_jingle(call, "session-accept", jingle)
 
     def _candidate(self, call: BridgeCall, command: IceCandidate, ref: object) -> None:
@@ -316,8 +375,18 @@ class JsonSession(Session):
             return  # end of candidates: nothing to tell in Jingle (XEP-0176 has no marker)
         try:
             content, transport = sdp.candidate_to_jingle(
-                candidate.candidate, candidate.sdp_mid, candidate.sdp_mline_index, mids=call.mids
+                candidate.candidate,
+                candidate.sdp_mid,
+                candidate.sdp_mline_index,
+                mids=call.current_mids(),
             )
+            if call.negotiation is not None:
+                # COMPAT(Conversations): every transport-info names the current credentials
+                # (an unknown pair reads as an ICE restart there)
+                ufrag, pwd = call.negotiation.local_credentials(content)
+                if ufrag and pwd:
+                    transport.set("ufrag", ufrag)
+                    transport.set("pwd", pwd)
             jingle = sdp.transport_info(sid=call.call_id, content=content, transport=transport)
         except sdp.SdpError as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid candidate: {exc}", ref) from None
@@ -339,11 +408,17 @@ class JsonSession(Session):
             SubElement(message, f"{{{ns.HINTS}}}store")
         self._route(message)
 
-    def _send_jingle(self, call: BridgeCall, action: str, jingle: Element) -> None:
+    def _send_jingle(
+        self, call: BridgeCall, action: str, jingle: Element, *, tracked: bool = False
+    ) -> None:
+        """``tracked``: the negotiation learns the iq id (before routing: a local peer may
+        answer at once)."""
         iq_id = f"{action}-{secrets.token_hex(4)}"
         iq = Element(IQ, {"type": "set", "to": call.peer, "id": iq_id})
         iq.append(jingle)
         call.pending_iqs.add(iq_id)
+        if tracked and call.negotiation is not None:
+            call.negotiation.track(iq_id)
         self._route(iq)
 
     # -- from the core ---------------------------------------------------------------------
@@ -440,31 +515,58 @@ class JsonSession(Session):
             return
         action = jingle.get("action", "")
         try:
-            self._jingle(call, action, jingle)
+            step = self._jingle(call, action, jingle)
         except sdp.SdpError as exc:
             log.info("json session %s: unusable %s: %s", self.full, action, exc)
             self._route(
                 error_reply(stanza, StanzaError(StanzaErrorCondition.BAD_REQUEST, str(exc)))
             )
             return
+        except Refusal as exc:
+            log.info("json session %s: refused %s: %s", self.full, action, exc.text)
+            specific = None if exc.specific is None else f"{{{JINGLE_ERRORS}}}{exc.specific}"
+            refusal = StanzaError(StanzaErrorCondition(exc.condition), exc.text, specific=specific)
+            self._route(error_reply(stanza, refusal))
+            return
         self._route(iq_result(stanza))
+        if step is not None:
+            self._run(call, step)
 
-    def _jingle(self, call: BridgeCall, action: str, jingle: Element) -> None:
-        if action == "session-initiate" and not call.outgoing:
+    def _jingle(self, call: BridgeCall, action: str, jingle: Element) -> Step | None:
+        """Translate the other party's Jingle; a renegotiation step is returned, to run once
+        the iq is acknowledged."""
+        negotiation = call.negotiation
+        if action == "session-initiate" and not call.outgoing and negotiation is None:
             offer = sdp.jingle_to_sdp(jingle)
+            negotiation = Negotiation(call.call_id, sdp.Role.RESPONDER)
+            negotiation.first_remote(jingle)
+            call.negotiation = negotiation
             call.offered = True
             call.mids = _mids(jingle)
             self._send(encode("sdp_offer", call_id=call.call_id, sdp=offer))
         elif action == "session-accept" and call.outgoing:
-            self._send(encode("sdp_answer", call_id=call.call_id, sdp=sdp.jingle_to_sdp(jingle)))
-        elif action == "transport-info":
-            for candidate in sdp.jingle_candidates(jingle, mids=call.mids):
-                self._send(
-                    encode("ice_candidate", call_id=call.call_id, candidate=candidate.as_json())
-                )
+            answer = sdp.jingle_to_sdp(jingle)
+            if negotiation is not None and negotiation.remote is None:
+                negotiation.first_remote(jingle)
+            self._send(encode("sdp_answer", call_id=call.call_id, sdp=answer))
         elif action == "session-terminate":
             reason, text = _reason(jingle)
             self._ended(call, events.ended_reason(reason, text=text))
+        elif negotiation is not None and negotiation.started:
+            step = negotiation.peer_action(action, jingle)
+            if step is not None:
+                return step
+            if action == "transport-info":
+                self._candidates(call, jingle)
+        elif action == "transport-info":
+            self._candidates(call, jingle)
+        elif action in _RENEGOTIATION:
+            raise Refusal("unexpected-request", "out-of-order", "the session is not set up yet")
+        return None
+
+    def _candidates(self, call: BridgeCall, jingle: Element) -> None:
+        for candidate in sdp.jingle_candidates(jingle, mids=call.current_mids()):
+            self._send(encode("ice_candidate", call_id=call.call_id, candidate=candidate.as_json()))
 
     def _iq_answer(self, stanza: Element, type_: str | None) -> None:
         iq_id = stanza.get("id", "")
@@ -473,6 +575,13 @@ class JsonSession(Session):
                 call.pending_iqs.discard(iq_id)
                 if type_ == "error" and iq_id.startswith(("session-initiate", "session-accept")):
                     self._ended(call, "failed")
+                negotiation = call.negotiation
+                if negotiation is not None and negotiation.is_tracked(iq_id):
+                    if type_ == "error":
+                        step = negotiation.failed(iq_id, _error_condition(stanza))
+                    else:
+                        step = negotiation.acked(iq_id)
+                    self._run(call, step)
                 return
 
     # -- output and ending -----------------------------------------------------------------
@@ -517,6 +626,31 @@ def _jmi(kind: SignalKind, call_id: str, reason: str | None = None) -> Element:
         why = SubElement(element, f"{{{ns.JINGLE}}}reason")
         SubElement(why, f"{{{ns.JINGLE}}}{reason}")
     return element
+
+
+_RENEGOTIATION: Final = frozenset(
+    {
+        "content-accept",
+        "content-add",
+        "content-modify",
+        "content-reject",
+        "content-remove",
+        "transport-accept",
+        "transport-replace",
+    }
+)
+
+
+def _error_condition(stanza: Element) -> str:
+    """The Jingle-specific condition of an iq error (``tie-break``…), else the defined one."""
+    found = "error"
+    for child in stanza.iterfind("{jabber:client}error/*"):
+        namespace, _, local = child.tag[1:].partition("}")
+        if namespace == JINGLE_ERRORS:
+            return local
+        if namespace == ns.STANZAS_ERRORS and local != "text" and found == "error":
+            found = local
+    return found
 
 
 def _mids(jingle: Element) -> tuple[str, ...]:

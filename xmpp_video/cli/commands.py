@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from xmpp_video.app import App, StartupError, prepare_database
 from xmpp_video.app import serve as serve_app
+from xmpp_video.auth.fast import FastTokens
 from xmpp_video.cli.errors import CliError
 from xmpp_video.config import Settings
 from xmpp_video.core.accounts import AccountError, Accounts, parse_account_jid
@@ -34,6 +35,10 @@ def check(settings: Settings) -> int:
         print(f"HTTP, ws://     {s.bind_host}:{s.http_port}  (/api, /ws, /xmpp-websocket)")
     if s.https_port:
         print(f"HTTPS, wss://   {s.bind_host}:{s.https_port}")
+    components = s.component_secrets
+    if s.component_port and components:
+        names = ", ".join(sorted(components))
+        print(f"components      {s.component_bind_host}:{s.component_port}  (XEP-0114: {names})")
     print(
         f"TLS certificate {s.tls_cert or s.data_dir / 'tls' / 'cert.pem'} "
         f"({'configured' if s.tls_cert else 'self-signed, generated on first start'})"
@@ -92,6 +97,23 @@ async def user_del(settings: Settings, jid_text: str) -> int:
         except AccountError as exc:
             raise CliError(str(exc)) from None
     print(f"deleted {jid}")
+    return 0
+
+
+async def user_fast_revoke(settings: Settings, jid_text: str) -> int:
+    """Every FAST token (XEP-0484) of the account stops working; its clients log in with the
+    password next time."""
+    try:
+        jid = parse_account_jid(jid_text, settings.xmpp_domain)
+        await prepare_database(settings)
+    except (AccountError, StartupError) as exc:
+        raise CliError(str(exc)) from None
+    storage = await open_storage(settings.effective_database_url)
+    try:
+        count = await FastTokens(storage.fast_tokens, settings.fast_token_ttl).revoke(str(jid))
+    finally:
+        await storage.close()
+    print(f"revoked {count} FAST token(s) of {jid}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The `xmpp-video` command: serve, check, db upgrade, user add|passwd|del|list,
+"""The `xmpp-video` command: serve, check, db upgrade, user add|passwd|del|list|fast-revoke,
 calls list|terminate|stats (the last ones ask a running server, see cli/calls.py).
 
 Every command reads the same configuration and environment as `serve` and, on error, exits
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("jid")
         cmd.add_argument("--password", help="without it: one line from stdin, or a prompt")
     cmd = user_sub.add_parser("del", parents=[common], help="delete an account")
+    cmd.add_argument("jid")
+    cmd = user_sub.add_parser(
+        "fast-revoke", parents=[common], help="revoke an account's FAST login tokens (XEP-0484)"
+    )
     cmd.add_argument("jid")
     cmd = user_sub.add_parser("list", parents=[common], help="list accounts")
     cmd.add_argument("--domain")
@@ -141,6 +145,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.user_command == "del":
         return _run(commands.user_del(settings, args.jid))
+    if args.user_command == "fast-revoke":
+        return _run(commands.user_fast_revoke(settings, args.jid))
     return _run(commands.user_list(settings, args.domain))
 
 

@@ -29,6 +29,10 @@ shape every stanza the stream sends (their pure parts: `stream.sm`, `stream.csi`
   the registry and `SessionClosed` fires (presence unavailable to contacts).
 * ``<inactive/>``: a `CsiBuffer` holds and collapses presence and chat-state updates until
   ``<active/>``; everything else goes at once.
+
+SASL2 (XEP-0388) with Bind 2, inline resumption and FAST (XEP-0484) runs the same mechanisms
+(``_start_mechanism``) and answers in its own namespace while ``_sasl2_request`` is set; what
+happens after authentication is `core.c2s_sasl2`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from xmpp_video.auth.passwords import ScramHash
 from xmpp_video.auth.plain import parse_plain
 from xmpp_video.auth.scram import SaslFailure, ScramServer
 from xmpp_video.auth.tokens import TokenError, TokenKind
+from xmpp_video.core import c2s_sasl2
 from xmpp_video.core.events import (
     SessionBound,
     SessionClosed,
@@ -64,7 +69,7 @@ from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.builders import iq, iq_result
 from xmpp_video.stanza.conditions import StanzaErrorCondition, StreamErrorCondition
 from xmpp_video.stanza.errors import StanzaError, error_reply
-from xmpp_video.stream import sm
+from xmpp_video.stream import sasl2, sm
 from xmpp_video.stream.csi import CsiBuffer
 from xmpp_video.stream.features import post_auth_features, pre_auth_features
 from xmpp_video.stream.sm import SmState
@@ -72,12 +77,15 @@ from xmpp_video.stream.states import (
     ABORT,
     ALLOWED,
     AUTH,
+    AUTHENTICATE,
     CSI_ACTIVE,
     CSI_INACTIVE,
     IQ,
     NONZAS,
     REFUSAL,
     RESPONSE,
+    SASL2_ABORT,
+    SASL2_RESPONSE,
     SM_ACK,
     SM_ENABLE,
     SM_REQUEST,
@@ -150,6 +158,7 @@ class C2SStream(Session):
     _expiry: asyncio.TimerHandle | None = None  # end of hibernation
     _connected = True  # the transport has not reported the end of the connection yet
     _draining = False  # ended; stanzas it never acknowledged are being stored or bounced
+    _sasl2_request: sasl2.Authenticate | None = None  # a SASL2 (XEP-0388) exchange runs
 
     def __init__(self, server: Server, channel: Channel, transport_name: str = "tcp") -> None:
         super().__init__()
@@ -276,11 +285,14 @@ class C2SStream(Session):
             self.channel.write(self.channel.framing.features(list(post_auth_features(extra))))
             return
         self._move(StreamState.NEGOTIATING)
+        mechanisms = self._mechanisms()
         features = pre_auth_features(
             offer_tls=self.channel.can_starttls(),
             tls_required=self._tls_required,
-            mechanisms=self._mechanisms(),
+            mechanisms=mechanisms,
         )
+        if mechanisms:  # XEP-0388 SASL2, with Bind 2, inline resumption and FAST
+            features.append(c2s_sasl2.feature(self, mechanisms))
         if self.channel.encrypted:
             features.extend(self.server.pre_auth_stream_features)  # XEP-0077 <register/>
         self.channel.write(self.channel.framing.features(list(features)))
@@ -343,14 +355,23 @@ class C2SStream(Session):
             return self._stanza(el)
         if el.tag == STARTTLS:
             return self._starttls()
+        if el.tag == AUTHENTICATE:
+            return c2s_sasl2.authenticate(self, el)
+        if (el.tag == SASL2_RESPONSE or el.tag == SASL2_ABORT) != (self._sasl2_request is not None):
+            # XEP-0388 §2.4: during a SASL2 exchange only its <response/> and <abort/>
+            self.close(StreamErrorCondition.POLICY_VIOLATION, "element of the other SASL profile")
+            return None
         if el.tag == AUTH:
             return self._auth(el)
-        if el.tag == RESPONSE:
+        if el.tag == RESPONSE or el.tag == SASL2_RESPONSE:
             return self._response(el)
-        if el.tag == ABORT:
+        if el.tag == ABORT or el.tag == SASL2_ABORT:
             self._scram = None
+            self._sasl2_request = None
             self._move(StreamState.NEGOTIATING)
-            self.channel.write(_sasl_failure("aborted"))
+            self.channel.write(
+                sasl2.failure("aborted") if el.tag == SASL2_ABORT else _sasl_failure("aborted")
+            )
             return None
         return self._bind(el)
 
@@ -399,6 +420,10 @@ class C2SStream(Session):
         if data is None:
             self._fail("incorrect-encoding")
             return None
+        return self._start_mechanism(mechanism, data)
+
+    def _start_mechanism(self, mechanism: str, data: bytes) -> Awaitable[None]:
+        """Run one of `_mechanisms()` with the client's initial response (SASL1 or 2)."""
         if mechanism == "PLAIN":
             return self._plain(data)
         if mechanism == "OAUTHBEARER":
@@ -421,7 +446,9 @@ class C2SStream(Session):
         if not ok:
             self._fail("not-authorized")
             return
-        self._succeed(username, authzid, b"")
+        pending = self._succeed(username, authzid, b"")
+        if pending is not None:
+            await pending
 
     async def _oauthbearer(self, data: bytes) -> None:
         """RFC 7628 with the HTTP API's access token (SPEC §4). A refused token gets the
@@ -444,12 +471,14 @@ class C2SStream(Session):
             return
         if username is not None:
             exchange.accept()
-            self._succeed(username, request.authzid, b"")
+            pending = self._succeed(username, request.authzid, b"")
+            if pending is not None:
+                await pending
             return
         self._scram = exchange
         if self.state is not StreamState.SASL:
             self._move(StreamState.SASL)
-        self.channel.write(_sasl("challenge", exchange.error_challenge()))
+        self._challenge(exchange.error_challenge())
 
     async def _scram_first(self, hash_: ScramHash, data: bytes) -> None:
         scram = ScramServer(hash_)
@@ -468,7 +497,11 @@ class C2SStream(Session):
         self._scram = scram
         if self.state is not StreamState.SASL:
             self._move(StreamState.SASL)
-        self.channel.write(_sasl("challenge", challenge))
+        self._challenge(challenge)
+
+    def _challenge(self, data: bytes) -> None:
+        sasl2_running = self._sasl2_request is not None
+        self.channel.write(sasl2.challenge(data) if sasl2_running else _sasl("challenge", data))
 
     def _response(self, el: Element) -> Awaitable[None] | None:
         scram = self._scram
@@ -490,28 +523,45 @@ class C2SStream(Session):
         except SaslFailure as exc:
             self._fail(exc.condition)
             return None
-        self._succeed(prep_local(scram.username), scram.authzid, final)
-        return None
+        return self._succeed(prep_local(scram.username), scram.authzid, final)
 
-    def _succeed(self, username: str, authzid: str | None, final: bytes) -> None:
+    def _succeed(
+        self,
+        username: str,
+        authzid: str | None,
+        final: bytes,
+        fast: c2s_sasl2.FastUse | None = None,
+    ) -> Awaitable[None] | None:
+        """Authenticated: SASL1 ``<success/>`` and a stream restart, or the SASL2 completion
+        (`c2s_sasl2.complete`: FAST token, resumption or Bind 2, then ``<success>``)."""
         jid = JID(username, self.server.domain)
         if authzid and authzid not in (str(jid), username):
             self._fail("invalid-authzid")
-            return
+            return None
         self._scram = None
+        if self._sasl2_request is not None:
+            return c2s_sasl2.complete(self, jid, final, fast)
         self.authenticated_as = jid
         self.channel.write(_sasl("success", final) if final else _sasl("success"))
         self._move(StreamState.WAIT_RESTART)
         self._restart()
         self._move(StreamState.WAIT_HEADER)
+        return None
 
-    def _fail(self, condition: str) -> None:
+    def _fail(self, condition: str, text: str = "", *, sasl2_profile: bool | None = None) -> None:
+        """The exchange failed: ``<failure/>`` of the profile in use (SASL2: with ``text``);
+        the client may try again, up to MAX_SASL_FAILURES."""
         if self.state is StreamState.CLOSED:
             return  # an exchange that was still running when the stream ended
+        if sasl2_profile is None:
+            sasl2_profile = self._sasl2_request is not None
         self._scram = None
+        self._sasl2_request = None
         self._sasl_failures += 1
         self.server.stats.auth_failures += 1
-        self.channel.write(_sasl_failure(condition))
+        self.channel.write(
+            sasl2.failure(condition, text) if sasl2_profile else _sasl_failure(condition)
+        )
         if self.state is StreamState.SASL:
             self._move(StreamState.NEGOTIATING)
         if self._sasl_failures >= MAX_SASL_FAILURES:
@@ -544,17 +594,21 @@ class C2SStream(Session):
                 jid = self.authenticated_as.with_resource(f"{requested}.{secrets.token_hex(3)}")
             except InvalidJID:  # the requested one was already as long as a resource may be
                 jid = self.authenticated_as.with_resource(secrets.token_hex(6))
+        self._bound(jid)
+        result = Element(BIND_TAG)
+        SubElement(result, f"{{{ns.BIND}}}jid").text = self.full
+        self.deliver(iq_result(el, result))
+        return self.server.hooks.fire(SessionBound(self))
+
+    def _bound(self, jid: JID) -> None:
+        """Bind ``jid`` (a resource free in the registry) to this stream: stanzas flow."""
         self.bind(jid)
-        registry.add(self)
+        self.server.registry.add(self)
         self._move(StreamState.BOUND)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        result = Element(BIND_TAG)
-        SubElement(result, f"{{{ns.BIND}}}jid").text = self.full
-        self.deliver(iq_result(el, result))
         log.info("stream %s: bound %s from %s", self.stream_id, self.full, self.channel.peer)
-        return self.server.hooks.fire(SessionBound(self))
 
     @property
     def authenticated_as_str(self) -> str:
@@ -627,13 +681,17 @@ class C2SStream(Session):
         if self.sm is not None:  # XEP-0198 §3: a second <enable/> ends the stream
             self.close(StreamErrorCondition.POLICY_VIOLATION, "stream management is enabled")
             return
+        self.channel.write(sm.enabled(*self._start_sm(sm.truthy(el.get("resume")))))
+
+    def _start_sm(self, resume: bool) -> tuple[str | None, int]:
+        """Stream management starts now (``<enable/>``, or inline in Bind 2): the resumption
+        id (None: not resumable) and the resumption timeout for ``<enabled/>``."""
         timeout = self.server.settings.sm_resumption_timeout
-        resume = sm.truthy(el.get("resume")) and timeout > 0
-        id_ = secrets.token_urlsafe(18) if resume else None
+        id_ = secrets.token_urlsafe(18) if resume and timeout > 0 else None
         self.sm = SmState(id_)
         if id_ is not None:
             self.server.resumption.add(id_, self)
-        self.channel.write(sm.enabled(id_, max(1, math.ceil(timeout))))
+        return id_, max(1, math.ceil(timeout))
 
     def _request_ack(self) -> None:
         self._ack_timer = None
@@ -676,6 +734,15 @@ class C2SStream(Session):
         """``<resume previd h/>`` after SASL: hand this connection over to the hibernating (or
         not yet known to be dropped) session ``previd`` of the same account, or ``<failed/>``
         (the client may bind instead)."""
+        found = self._resume_target(el)
+        if isinstance(found, sm.ResumeRefused):
+            self.channel.write(sm.failed(found.condition, found.h, found.extra))
+        else:
+            self._hand_over(*found)
+
+    def _resume_target(self, el: Element) -> tuple[C2SStream, SmState] | sm.ResumeRefused:
+        """The session ``<resume previd h/>`` (or its SASL2 inline form) asks for, its
+        acknowledged stanzas dropped; or why it cannot be resumed."""
         account = self.authenticated_as_str
         previd = el.get("previd", "")
         resumption = self.server.resumption
@@ -683,26 +750,25 @@ class C2SStream(Session):
         state = target.sm if target is not None else None
         if target is None or state is None or target.bare != account:
             final = resumption.final_h(previd, account)
-            self.channel.write(sm.failed(StanzaErrorCondition.ITEM_NOT_FOUND, final))
-            return
+            return sm.ResumeRefused(StanzaErrorCondition.ITEM_NOT_FOUND, final)
         h = sm.parse_h(el.get("h"))
         if h is None:
-            self.channel.write(sm.failed(StanzaErrorCondition.BAD_REQUEST, state.handled))
-            return
+            return sm.ResumeRefused(StanzaErrorCondition.BAD_REQUEST, state.handled)
         try:
             state.ack(h)
         except sm.HandledCountTooHigh as exc:
             # the client's idea of this session is wrong: end it (what it never got is kept
             # offline), the client binds a new one
             log.info("stream %s: resume of %s refused: %s", self.stream_id, target.full, exc)
-            self.channel.write(
-                sm.failed(StanzaErrorCondition.UNDEFINED_CONDITION, state.handled, exc.element())
-            )
             target.close(StreamErrorCondition.UNDEFINED_CONDITION, str(exc), exc.element())
-            return
-        self._hand_over(target, state)
+            return sm.ResumeRefused(
+                StanzaErrorCondition.UNDEFINED_CONDITION, state.handled, exc.element()
+            )
+        return target, state
 
-    def _hand_over(self, target: C2SStream, state: SmState) -> None:
+    def _hand_over(
+        self, target: C2SStream, state: SmState, greeting: tuple[bytes, ...] = ()
+    ) -> None:
         """``target`` takes over this connection (channel, parser, unhandled input); this
         object takes the old connection, if it still is there, only to close it."""
         old_channel, old_parser = target.channel, target.parser
@@ -733,12 +799,19 @@ class C2SStream(Session):
                 old_channel.write(framing.close)
             old_channel.close()
         self._end()
-        target._resumed(state)
+        target._resumed(state, greeting)
 
-    def _resumed(self, state: SmState) -> None:
+    def _resumed(self, state: SmState, greeting: tuple[bytes, ...] = ()) -> None:
+        """Resumed: ``<resumed/>`` (or, inline in SASL2, the ``greeting``: ``<success>`` with
+        it, then the stream features), then what the client had not acknowledged."""
         assert state.id is not None
         channel = self.channel
-        channel.write(sm.resumed(state.id, state.handled))
+        if greeting:
+            for element in greeting:
+                channel.write(element)
+            channel.resume_reading()  # paused while the SASL2 exchange completed
+        else:
+            channel.write(sm.resumed(state.id, state.handled))
         framing = channel.framing
         for stanza in state.unacked:
             channel.write(framing.stanza(stanza))

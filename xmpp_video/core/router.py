@@ -8,6 +8,7 @@ are those of RFC 6120 §10 and RFC 6121 §8.5, row by row:
 | none / own bare JID      | as bare JID below           | presence module  | account handlers    |
 | our domain               | dropped                     | dropped          | server handlers     |
 | other domain             | remote-server-not-found     | dropped          | remote-server-n-f   |
+| domain with a route      | its route (XEP-0114)        | its route        | its route           |
 | bare JID, available res. | highest priority >= 0       | presence module  | account handlers    |
 | bare JID, none available | offline store               | presence module  | account handlers    |
 | full JID online          | that resource               | that resource    | that resource       |
@@ -25,6 +26,10 @@ Observers (`observers`) see every message and every iq to a full JID after the r
 handled it, with the sessions it reached: carbons, the archive and the call processes follow
 traffic that way without the router knowing them. Stampers (`stampers`) run before a message for
 a local account is delivered, and may add to it (the archive's ``<stanza-id/>``).
+
+Domain routes (`domain_routes`, see `DomainRoute`) serve other domains than ours, as external
+components (XEP-0114) do: a stanza to such a domain, and a reply `deliver_to` cannot give to a
+session, goes to the route of its domain. Only stanzas to other domains pay for the lookup.
 
 Gates (`gates`, see `Gate`) decide whether anything may pass between two JIDs at all (XEP-0191
 blocking): `route` asks them first, once ``to`` is parsed, and stops when one has dealt with the
@@ -54,6 +59,9 @@ log = logging.getLogger(__name__)
 JMI_PREFIX = "{urn:xmpp:jingle-message:0}"
 UserExists = Callable[[str], Awaitable[bool]]
 OfflineStore = Callable[[Element, str], Awaitable[bool]]
+# Takes a stanza for a JID of its domain (`to`, prepared): delivers it, or answers it as the
+# router would (an error reply through `deliver_to(reply, origin)`, never to an error).
+DomainRoute = Callable[[Element, JID, Session | None], None]
 SUBSCRIPTION_TYPES = frozenset(("subscribe", "subscribed", "unsubscribe", "unsubscribed"))
 
 
@@ -135,6 +143,7 @@ class Router:
         self.observers: list[Observer] = []
         self.stampers: list[Stamper] = []
         self.gates: list[Gate] = []
+        self.domain_routes: dict[str, DomainRoute] = {}  # other domains served here, by domain
         self.routed = 0
 
     # -- entry points --------------------------------------------------------------------
@@ -161,6 +170,10 @@ class Router:
     ) -> Awaitable[None] | None:
         tag = stanza.tag
         if to.domain != self.domain:
+            route = self.domain_routes.get(to.domain)
+            if route is not None:
+                route(stanza, to, origin)
+                return None
             if tag == PRESENCE:
                 return None
             self._reply_error(stanza, StanzaErrorCondition.REMOTE_SERVER_NOT_FOUND, origin)
@@ -245,6 +258,17 @@ class Router:
             target = self.registry.get(to)
             if target is not None:
                 target.deliver(stanza)
+            elif self.domain_routes:
+                self._deliver_to_domain(stanza, to)
+
+    def _deliver_to_domain(self, stanza: Element, to: str) -> None:
+        try:
+            jid = JID.parse(to)
+        except InvalidJID:
+            return
+        route = self.domain_routes.get(jid.domain)
+        if route is not None:
+            route(stanza, jid, None)
 
     # -- messages ------------------------------------------------------------------------
 

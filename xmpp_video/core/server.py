@@ -54,6 +54,9 @@ class DiscoNodes(Protocol):
     def node_items(self, node: str, sender: JID) -> list[NodeItem] | None: ...
 
 
+AccountItems = Callable[[JID, JID], Awaitable[list[Element]]]
+
+
 @dataclass(slots=True)
 class Disco:
     """What disco#info answers for the server and for accounts (XEP-0030)."""
@@ -65,6 +68,12 @@ class Disco:
     )
     extra_items: list[Element] = field(default_factory=list)
     nodes: list[DiscoNodes] = field(default_factory=list)  # asked in order for a `node`
+    account_identities: list[tuple[str, str, str]] = field(
+        default_factory=lambda: [("account", "registered", "")]
+    )
+    # disco#items of an account (e.g. its PEP nodes), asked in order once the requester may
+    # look into the account at all: (account's bare JID, requester) → <item/> elements
+    account_items: list[AccountItems] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

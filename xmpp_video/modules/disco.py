@@ -91,8 +91,12 @@ class DiscoModule:
 
     async def account_info(self, request: IqRequest) -> Element:
         await self._check_account(request)
-        return self._info([("account", "registered", "")], self.server.disco.account_features, None)
+        disco = self.server.disco
+        return self._info(disco.account_identities, disco.account_features, None)
 
     async def account_items(self, request: IqRequest) -> Element:
         await self._check_account(request)
-        return Element(ITEMS)
+        query = Element(ITEMS)
+        for items in self.server.disco.account_items:
+            query.extend(await items(request.to, request.sender))
+        return query

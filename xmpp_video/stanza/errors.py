@@ -18,14 +18,17 @@ class StanzaError(Exception):
         *,
         type_: StanzaErrorType | None = None,
         specific: str | None = None,
+        specific_attrs: dict[str, str] | None = None,
     ) -> None:
         """``specific``: an application-specific condition element, as a ``{namespace}name``
-        tag (e.g. XEP-0050's ``<bad-payload/>``), sent after the defined condition."""
+        tag (e.g. XEP-0050's ``<bad-payload/>``), sent after the defined condition, with the
+        attributes ``specific_attrs`` (e.g. XEP-0060's ``<unsupported feature='…'/>``)."""
         super().__init__(f"{condition}: {text}" if text else str(condition))
         self.condition = condition
         self.text = text
         self.type = type_ or condition.default_type
         self.specific = specific
+        self.specific_attrs = specific_attrs
 
 
 def error_element(error: StanzaError) -> Element:
@@ -34,7 +37,7 @@ def error_element(error: StanzaError) -> Element:
     if error.text:
         SubElement(el, f"{{{ns.STANZAS_ERRORS}}}text").text = error.text
     if error.specific is not None:
-        SubElement(el, error.specific)
+        SubElement(el, error.specific, error.specific_attrs or {})
     return el
 
 

@@ -300,3 +300,97 @@ class VCardRow(Base):
     owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH), primary_key=True)
     vcard: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# PEP (XEP-0163) node names and item ids are chosen by clients; the PEP module refuses longer
+# ones (xmpp_video.modules.pep.model), so that the unique indexes stay small on PostgreSQL.
+PEP_NODE_LENGTH = 255
+PEP_ITEM_ID_LENGTH = 255
+
+
+class PepNodeRow(Base):
+    """One node of one account's PEP service (XEP-0163). ``config``: the node configuration as
+    XEP-0060 form field values (``pubsub#access_model`` → ``presence``, …), strings only."""
+
+    __tablename__ = "pep_node"
+    __table_args__ = (UniqueConstraint("owner", "node"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    node: Mapped[str] = mapped_column(String(PEP_NODE_LENGTH))
+    config: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PepItemRow(Base):
+    """One item published to a PEP node: ``payload`` is its single payload element as XML text
+    (with its own ``xmlns``). ``id`` orders items by publication: a republished item id gets a
+    new row (it becomes the newest)."""
+
+    __tablename__ = "pep_item"
+    __table_args__ = (
+        UniqueConstraint("owner", "node", "item_id"),
+        Index(None, "owner", "node", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    node: Mapped[str] = mapped_column(String(PEP_NODE_LENGTH))
+    item_id: Mapped[str] = mapped_column(String(PEP_ITEM_ID_LENGTH))
+    payload: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# XEP-0484 FAST: a client is named by its SASL2 <user-agent id> (a UUID in practice); longer
+# ids are refused by xmpp_video.auth.fast.
+FAST_CLIENT_ID_LENGTH = 256
+FAST_SLOTS = ("current", "new")
+
+
+class FastTokenRow(Base):
+    """A FAST token (XEP-0484) of one client (``client_id``: its SASL2 user-agent id) of one
+    account (``owner``, bare JID), kept as hashes only: ``verifier`` is SHA-256 of the token's
+    HT initiator hash and ``responder`` the HT responder hash (xmpp_video.auth.ht); the token
+    itself is never stored. ``slot``: ``new`` until the client first uses it, then ``current``
+    (two slots per client, XEP-0484 §6). ``last_count``: the highest ``count`` accepted."""
+
+    __tablename__ = "fast_token"
+    __table_args__ = (
+        UniqueConstraint("owner", "client_id", "slot"),
+        CheckConstraint("slot IN ('current', 'new')", name="slot"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    client_id: Mapped[str] = mapped_column(String(FAST_CLIENT_ID_LENGTH))
+    slot: Mapped[str] = mapped_column(String(8))
+    mechanism: Mapped[str] = mapped_column(String(32))
+    verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    responder: Mapped[bytes] = mapped_column(LargeBinary)
+    last_count: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# XEP-0357 pubsub node names are chosen by app servers (a token or a UUID in practice); the
+# push module refuses longer ones.
+PUSH_NODE_LENGTH = 1023
+
+
+class PushRegistrationRow(Base):
+    """One push registration (XEP-0357) of one account: the app server ``service`` (any JID)
+    and its ``node``, the client ``resource`` that enabled it, and the publish-options form
+    fields to send back in every publish (``options``: ``[[var, [values…]], …]``, FORM_TYPE
+    left out; may hold a secret). The unique index serves lookups by owner."""
+
+    __tablename__ = "push_registration"
+    __table_args__ = (UniqueConstraint("owner", "service", "node"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(BARE_JID_LENGTH))
+    resource: Mapped[str] = mapped_column(String(PART_LENGTH))
+    service: Mapped[str] = mapped_column(String(FULL_JID_LENGTH))
+    node: Mapped[str] = mapped_column(String(PUSH_NODE_LENGTH))
+    options: Mapped[list[Any]] = mapped_column(JSON)
+    enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

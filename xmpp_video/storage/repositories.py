@@ -121,7 +121,7 @@ class UserRepository(Protocol):
 
     async def delete(self, username: str, domain: str) -> bool:
         """Delete the account, its own roster rows, its offline messages, its message
-        archive, its blocklist and its vCard (one transaction).
+        archive, its blocklist, its vCard and its PEP nodes and items (one transaction).
 
         Other users' roster items about this JID are left alone: removing or answering them
         (RFC 6121 unsubscribed/unavailable) is the caller's business, as is ending the user's
@@ -486,4 +486,73 @@ class VCardRepository(Protocol):
 
     async def set(self, owner: str, vcard_xml: str) -> None:
         """Store (insert or replace) ``owner``'s vCard."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFastToken:
+    """A FAST token (XEP-0484) as stored: hashes only (see `xmpp_video.auth.fast`).
+
+    ``slot`` is ``"new"`` until the client first authenticates with it, then ``"current"``;
+    ``last_count``: the highest replay counter accepted for it (None: none given yet)."""
+
+    id: int
+    owner: str
+    client_id: str
+    slot: str
+    mechanism: str
+    verifier: bytes
+    responder: bytes
+    last_count: int | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class FastTokenRepository(Protocol):
+    """FAST tokens: at most one ``current`` and one ``new`` token per (``owner``, ``client_id``);
+    ``owner`` is a prepared bare JID, ``client_id`` the client's SASL2 user-agent id."""
+
+    async def put_new(
+        self,
+        owner: str,
+        client_id: str,
+        mechanism: str,
+        verifier: bytes,
+        responder: bytes,
+        created_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> None:
+        """Store a token in the client's ``new`` slot, replacing the one there (never used);
+        the owner's expired tokens are deleted on the way."""
+        ...
+
+    async def get(self, owner: str, client_id: str) -> builtins.list[StoredFastToken]:
+        """The client's tokens, the ``new`` one first (at most two)."""
+        ...
+
+    async def use(self, token_id: int, count: int | None, now: dt.datetime) -> bool:
+        """Record one authentication with token ``token_id``, atomically: False (and no change)
+        when it is gone, expired, or ``count`` does not exceed its ``last_count`` (None: only
+        while no count was ever given). A ``new`` token becomes ``current``, replacing the one
+        there (XEP-0484 §6: using a later token invalidates the earlier one)."""
+        ...
+
+    async def delete(self, token_id: int) -> bool:
+        """Forget one token."""
+        ...
+
+    async def delete_client(self, owner: str, client_id: str) -> int:
+        """Forget the client's tokens; how many there were."""
+        ...
+
+    async def delete_owner(self, owner: str) -> int:
+        """Forget every token of the account (password changed, account deleted, admin)."""
+        ...
+
+    async def list_owner(self, owner: str) -> builtins.list[StoredFastToken]:
+        """Every token of the account, by client id then slot."""
+        ...
+
+    async def purge_expired(self, now: dt.datetime) -> int:
+        """Delete the tokens expired at ``now``; how many."""
         ...

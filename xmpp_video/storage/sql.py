@@ -48,9 +48,11 @@ from .engine import create_engine, session_factory
 from .models import (
     ArchiveMessageRow,
     BlocklistItemRow,
+    FastTokenRow,
     OfflineMessage,
     PepItemRow,
     PepNodeRow,
+    PushRegistrationRow,
     RefreshTokenRow,
     RosterItemRow,
     User,
@@ -60,10 +62,12 @@ from .models import (
     utcnow,
 )
 from .pep import PepRepository
+from .push import PushRepository
 from .repositories import (
     ArchiveRepository,
     BlocklistRepository,
     CallRepository,
+    FastTokenRepository,
     OfflineRepository,
     RefreshTokenRepository,
     RefreshUse,
@@ -82,7 +86,9 @@ from .repositories import (
 from .sql_archive import SqlArchiveRepository
 from .sql_blocklist import SqlBlocklistRepository, SqlVCardRepository
 from .sql_calls import SqlCallRepository
+from .sql_fast import SqlFastTokenRepository
 from .sql_pep import SqlPepRepository
+from .sql_push import SqlPushRepository
 
 # First key of the PostgreSQL advisory lock that serializes capped appends per owner; the
 # second key is hashtext(owner). An arbitrary constant to stay out of other lock users' way.
@@ -218,8 +224,11 @@ class SqlUserRepository:
         self, username: str, domain: str, creds: Mapping[str, StoredScram]
     ) -> bool:
         stmt = update(User).where(*self._where(username, domain)).values(**_scram_columns(creds))
+        bare = _bare(username, domain)
         async with self._sessions.begin() as session:
             result = await session.execute(stmt)
+            # a new password revokes the FAST tokens (XEP-0484) handed out under the old one
+            await session.execute(delete(FastTokenRow).where(FastTokenRow.owner == bare))
         return _rowcount(result) > 0
 
     async def delete(self, username: str, domain: str) -> bool:
@@ -233,8 +242,12 @@ class SqlUserRepository:
             await session.execute(delete(ArchiveMessageRow).where(ArchiveMessageRow.owner == bare))
             await session.execute(delete(BlocklistItemRow).where(BlocklistItemRow.owner == bare))
             await session.execute(delete(VCardRow).where(VCardRow.owner == bare))
+            await session.execute(delete(FastTokenRow).where(FastTokenRow.owner == bare))
             await session.execute(delete(PepItemRow).where(PepItemRow.owner == bare))
             await session.execute(delete(PepNodeRow).where(PepNodeRow.owner == bare))
+            await session.execute(
+                delete(PushRegistrationRow).where(PushRegistrationRow.owner == bare)
+            )
         return True
 
     async def list(self, domain: str | None = None) -> builtins.list[str]:
@@ -595,7 +608,9 @@ class Storage:
     archive: ArchiveRepository
     blocklist: BlocklistRepository
     vcards: VCardRepository
+    fast_tokens: FastTokenRepository
     pep: PepRepository
+    push: PushRepository
 
     async def ping(self) -> None:
         """Run ``SELECT 1`` (health checks); raises the driver's error when the database does
@@ -635,5 +650,7 @@ async def open_storage(url: str) -> Storage:
         archive=SqlArchiveRepository(sessions),
         blocklist=SqlBlocklistRepository(sessions),
         vcards=SqlVCardRepository(sessions),
+        fast_tokens=SqlFastTokenRepository(sessions),
         pep=SqlPepRepository(sessions),
+        push=SqlPushRepository(sessions),
     )

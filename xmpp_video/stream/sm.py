@@ -17,8 +17,9 @@ the session is on by then.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Final
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.stanza import namespaces as ns
 
@@ -111,6 +112,36 @@ def ack(h: int) -> bytes:
 
 def resumed(previd: str, h: int) -> bytes:
     return f"<resumed xmlns='{NS}' previd='{previd}' h='{h}'/>".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRefused:
+    """Why a ``<resume/>`` fails: the ``<failed/>`` to answer (``extra``: an application
+    condition, such as ``<handled-count-too-high/>``)."""
+
+    condition: str
+    h: int | None = None
+    extra: bytes = b""
+
+    def element(self) -> Element:
+        """``<failed/>`` as an element, for the SASL2 ``<success>`` (XEP-0388 inline), without
+        ``extra``."""
+        attrs = {} if self.h is None else {"h": str(self.h)}
+        el = Element(f"{{{NS}}}failed", attrs)
+        SubElement(el, f"{{{ns.STANZAS_ERRORS}}}{self.condition}")
+        return el
+
+
+def enabled_element(id_: str | None, max_seconds: int) -> Element:
+    """``<enabled/>`` as an element (inside a Bind 2 ``<bound/>``)."""
+    if id_ is None:
+        return Element(f"{{{NS}}}enabled")
+    attrs = {"id": id_, "resume": "true", "max": str(max_seconds)}
+    return Element(f"{{{NS}}}enabled", attrs)
+
+
+def resumed_element(previd: str, h: int) -> Element:
+    return Element(f"{{{NS}}}resumed", {"previd": previd, "h": str(h)})
 
 
 def failed(condition: str, h: int | None = None, extra: bytes = b"") -> bytes:

@@ -8,6 +8,10 @@ the stream error in `REFUSAL[state]`. The session code moves between states only
 After binding, the stream-management (XEP-0198) and client-state (XEP-0352) nonzas are allowed
 besides stanzas; `<resume/>` only on a new stream after SASL, before binding (it takes the place
 of binding), and `<enable/>` before binding gets `<failed/>` (XEP-0198 §3), not a stream error.
+SASL2 (XEP-0388, `stream.sasl2`): ``<authenticate>`` starts an exchange like ``<auth>`` (its
+``<response>``/``<abort>`` are allowed in SASL); its success needs no stream restart, so the
+stream goes straight to WAIT_BIND, or to BOUND when Bind 2 bound a resource inline
+(`core.c2s_sasl2`); a second ``<authenticate>`` after that is refused like any other element.
 A bound session whose connection drops while it is resumable is HIBERNATING: it has no
 connection, keeps its resource and presence, queues what is sent to it, and becomes BOUND again
 on the connection that resumes it (or CLOSED when the resumption timeout passes).
@@ -20,7 +24,7 @@ from typing import Final
 
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.conditions import StreamErrorCondition
-from xmpp_video.stream import csi, sm
+from xmpp_video.stream import csi, sasl2, sm
 
 
 class StreamState(Enum):
@@ -39,6 +43,9 @@ STARTTLS: Final = f"{{{ns.TLS}}}starttls"
 AUTH: Final = f"{{{ns.SASL}}}auth"
 RESPONSE: Final = f"{{{ns.SASL}}}response"
 ABORT: Final = f"{{{ns.SASL}}}abort"
+AUTHENTICATE: Final = sasl2.AUTHENTICATE  # XEP-0388 SASL2
+SASL2_RESPONSE: Final = sasl2.RESPONSE
+SASL2_ABORT: Final = sasl2.ABORT
 IQ: Final = f"{{{ns.CLIENT}}}iq"
 MESSAGE: Final = f"{{{ns.CLIENT}}}message"
 PRESENCE: Final = f"{{{ns.CLIENT}}}presence"
@@ -51,8 +58,8 @@ CSI_ACTIVE: Final = csi.ACTIVE
 CSI_INACTIVE: Final = csi.INACTIVE
 
 ALLOWED: Final[dict[StreamState, frozenset[str]]] = {
-    StreamState.NEGOTIATING: frozenset((STARTTLS, AUTH)),
-    StreamState.SASL: frozenset((RESPONSE, ABORT, AUTH)),
+    StreamState.NEGOTIATING: frozenset((STARTTLS, AUTH, AUTHENTICATE)),
+    StreamState.SASL: frozenset((RESPONSE, ABORT, AUTH, SASL2_RESPONSE, SASL2_ABORT)),
     StreamState.WAIT_BIND: frozenset((IQ,)),
     StreamState.BOUND: STANZAS,
 }
@@ -72,12 +79,26 @@ REFUSAL: Final[dict[StreamState, StreamErrorCondition]] = {
 
 TRANSITIONS: Final[dict[StreamState, frozenset[StreamState]]] = {
     StreamState.WAIT_HEADER: frozenset((StreamState.NEGOTIATING, StreamState.WAIT_BIND)),
+    # SASL2 (XEP-0388) success has no stream restart: straight to WAIT_BIND, or to BOUND with
+    # Bind 2 (XEP-0386); an inline resumption hands the connection over (the stream CLOSES)
     StreamState.NEGOTIATING: frozenset(
-        (StreamState.TLS_HANDSHAKE, StreamState.SASL, StreamState.WAIT_RESTART)
+        (
+            StreamState.TLS_HANDSHAKE,
+            StreamState.SASL,
+            StreamState.WAIT_RESTART,
+            StreamState.WAIT_BIND,
+            StreamState.BOUND,
+        )
     ),
     StreamState.TLS_HANDSHAKE: frozenset((StreamState.WAIT_HEADER,)),
     StreamState.SASL: frozenset(
-        (StreamState.SASL, StreamState.NEGOTIATING, StreamState.WAIT_RESTART)
+        (
+            StreamState.SASL,
+            StreamState.NEGOTIATING,
+            StreamState.WAIT_RESTART,
+            StreamState.WAIT_BIND,
+            StreamState.BOUND,
+        )
     ),
     StreamState.WAIT_RESTART: frozenset((StreamState.WAIT_HEADER,)),
     StreamState.WAIT_BIND: frozenset((StreamState.BOUND,)),

@@ -215,7 +215,11 @@ class TcpChannel(asyncio.Protocol):
                 tls.unwrap()  # writes close_notify (then wants the peer's: SSLWantReadError)
             self._send()
         if transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:  # the peer reset the connection before we saw it (ENOTCONN)
+                transport.abort()
+                return
             self._loop.call_later(LINGER_SECONDS, transport.close)
         else:
             transport.close()

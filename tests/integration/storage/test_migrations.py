@@ -29,7 +29,11 @@ TABLES_0002 = {
 }
 TABLES_0003 = TABLES_0002 | {"archive_message"}
 TABLES_0004 = TABLES_0003 | {"call_session"}
-TABLES = TABLES_0004 | {"blocklist", "vcard"}  # at head
+TABLES_0005 = TABLES_0004 | {"blocklist", "vcard"}
+TABLES_0006 = TABLES_0005 | {"push_registration"}
+TABLES_0007 = TABLES_0006 | {"pep_node", "pep_item"}
+TABLES_0008 = TABLES_0007 | {"fast_token"}
+TABLES = TABLES_0008  # at head
 
 
 async def schema_diff(url: str, metadata: MetaData) -> list[Any]:
@@ -170,8 +174,22 @@ async def test_0005_adds_and_removes_only_blocklist_and_vcard(database_url: str)
     assert await table_names(database_url) == TABLES_0004
 
     await asyncio.to_thread(migrate.upgrade, database_url, "0005")
-    assert await table_names(database_url) == TABLES
+    assert await table_names(database_url) == TABLES_0005
 
     await asyncio.to_thread(migrate.downgrade, database_url, "0004")
     assert await table_names(database_url) == TABLES_0004
     assert await asyncio.to_thread(migrate.current, database_url) == "0004"
+
+
+@pytest.mark.asyncio
+async def test_0007_adds_and_removes_only_the_pep_tables(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0006")
+    before = await table_names(database_url)
+    assert not before & {"pep_node", "pep_item"}
+
+    await asyncio.to_thread(migrate.upgrade, database_url, "0007")
+    assert await table_names(database_url) == before | {"pep_node", "pep_item"}
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0006")
+    assert await table_names(database_url) == before
+    assert await asyncio.to_thread(migrate.current, database_url) == "0006"

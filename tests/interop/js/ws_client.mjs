@@ -11,9 +11,17 @@
 //                               same body (type, thread kept)
 //   receive [--count N]         wait for N chat messages with a body, answer nothing
 //
+// SASL2 (XEP-0388) with Bind 2 and FAST (XEP-0484) is what @xmpp/client uses when the server
+// offers it: --user-agent-id ID sends <user-agent id> (FAST tokens belong to it; without it no
+// token is handed out), --token T [--token-expiry ISO] [--token-mechanism M] logs in with a FAST
+// token (--password may then be omitted: if the token is refused, the login fails).
+//
 // Output: one JSON object per line on stdout, with an "event" field:
 //   {"event":"authenticating","mechanism":"SCRAM-SHA-1","offered":["SCRAM-SHA-1","PLAIN"]}
 //     ("offered": what the server offers AND @xmpp/client supports: SCRAM-SHA-1, PLAIN, ANONYMOUS)
+//   {"event":"sasl2","mechanism":"HT-SHA-256-NONE"}   (an <authenticate> went out)
+//   {"event":"sasl2-failure","condition":"not-authorized"}
+//   {"event":"token","mechanism":"HT-SHA-256-NONE","token":…,"expiry":…}  (a FAST token came)
 //   {"event":"online","jid":"alice@localhost/r1"}     (after the initial presence was sent)
 //   {"event":"sent","to":…,"type":"chat","id":…,"body":…}
 //   {"event":"received","from":…,"to":…,"type":…,"id":…,"body":…|null}
@@ -31,7 +39,8 @@ import { client, xml } from "@xmpp/client";
 
 const USAGE =
   "usage: ws_client.mjs --service URL --domain D --username U --password P " +
-  "[--resource R] [--mechanism M] [--timeout S] [--debug] " +
+  "[--resource R] [--mechanism M] [--timeout S] [--debug] [--user-agent-id ID] " +
+  "[--token T [--token-expiry ISO] [--token-mechanism M]] " +
   "login | send --to JID --body TEXT [--count N] [--no-wait] | echo [--count N] | receive [--count N]";
 
 function emit(event, fields = {}) {
@@ -66,6 +75,10 @@ function parse(argv) {
         count: { type: "string", default: "1" },
         "no-wait": { type: "boolean", default: false },
         debug: { type: "boolean", default: false },
+        "user-agent-id": { type: "string" },
+        token: { type: "string" },
+        "token-expiry": { type: "string" },
+        "token-mechanism": { type: "string", default: "HT-SHA-256-NONE" },
       },
     });
   } catch (err) {
@@ -73,7 +86,8 @@ function parse(argv) {
   }
   const { values, positionals } = parsed;
   const action = positionals[0];
-  const missing = ["service", "domain", "username", "password"].filter((k) => !values[k]);
+  const required = values.token ? ["service", "domain", "username"] : ["service", "domain", "username", "password"];
+  const missing = required.filter((k) => !values[k]);
   if (action === "send") missing.push(...["to", "body"].filter((k) => values[k] === undefined));
   if (missing.length > 0) {
     throw new Failure("usage", `missing --${missing.join(", --")}; ${USAGE}`, null, 2);
@@ -124,6 +138,9 @@ async function run(options) {
   });
   failed.catch(() => {}); // observed through Promise.race below
 
+  const userAgent = options["user-agent-id"]
+    ? xml("user-agent", { id: options["user-agent-id"] }, xml("software", {}, "ws_client.mjs"))
+    : undefined;
   const xmpp = client({
     service: options.service,
     domain: options.domain,
@@ -134,8 +151,29 @@ async function run(options) {
       const mechanism = pickMechanism(options, offered, entity);
       emit("authenticating", { mechanism: mechanism ?? null, offered });
       if (!mechanism) throw new Failure("auth", "no usable SASL mechanism", "invalid-mechanism");
-      await authenticate({ username: options.username, password: options.password }, mechanism);
+      const credentials = { username: options.username, password: options.password };
+      if (options.token) {
+        const expiry = options["token-expiry"] ?? new Date(Date.now() + 3600e3).toISOString();
+        credentials.token = { mechanism: options["token-mechanism"], token: options.token, expiry };
+      }
+      await authenticate(credentials, mechanism, userAgent);
     },
+  });
+  xmpp.fast.saveToken = async (token) => {
+    emit("token", { mechanism: token.mechanism, token: token.token, expiry: token.expiry });
+  };
+  xmpp.on("send", (element) => {
+    if (element.is("authenticate", "urn:xmpp:sasl:2")) {
+      emit("sasl2", { mechanism: element.attrs.mechanism });
+    }
+  });
+  xmpp.on("element", (element) => {
+    if (element.is("failure", "urn:xmpp:sasl:2")) {
+      const condition = element.children.find(
+        (child) => typeof child !== "string" && child.attrs.xmlns === "urn:ietf:params:xml:ns:xmpp-sasl",
+      );
+      emit("sasl2-failure", { condition: condition?.name ?? null });
+    }
   });
   xmpp.reconnect.stop(); // one attempt: a test wants the failure, not a retry
 

@@ -261,7 +261,10 @@ class Peer:
         return bytes(self.channel.output)
 
     def last_challenge(self) -> bytes | None:
-        found = re.findall(rb"<challenge xmlns='" + SASL + rb"'>([^<]*)</challenge>", self.output)
+        found = re.findall(
+            rb"<challenge xmlns='(?:" + SASL + rb"|" + SASL2 + rb")'>([^<]*)</challenge>",
+            self.output,
+        )
         return base64.b64decode(found[-1]) if found else None
 
     async def finish(self) -> None:
@@ -348,6 +351,40 @@ def _plain(authzid: str, authcid: str, password: str) -> Callable[[Peer], bytes]
     return _const(auth("PLAIN", _b64(f"{authzid}\0{authcid}\0{password}".encode())))
 
 
+# XEP-0388 SASL2 with Bind 2 (XEP-0386), inline resumption and FAST (XEP-0484)
+SASL2 = b"urn:xmpp:sasl:2"
+AGENT = b"<user-agent id='0a1b2c3d-aaaa-4bbb-8ccc-0123456789ab'><software>t</software></user-agent>"
+BIND2 = (
+    b"<bind xmlns='urn:xmpp:bind:0'><tag>T</tag><enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+    b"<enable xmlns='urn:xmpp:carbons:2'/><inactive xmlns='urn:xmpp:csi:0'/></bind>"
+)
+REQUEST_TOKEN = b"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>"
+
+
+def authenticate(mechanism: str | None, initial: bytes | None, inline: bytes = b"") -> bytes:
+    attr = b"" if mechanism is None else b" mechanism='" + mechanism.encode() + b"'"
+    ir = b"" if initial is None else b"<initial-response>" + initial + b"</initial-response>"
+    return b"<authenticate xmlns='" + SASL2 + b"'" + attr + b">" + ir + inline + b"</authenticate>"
+
+
+def _sasl2_plain(password: str, inline: bytes = b"") -> Callable[[Peer], bytes]:
+    initial = base64.b64encode(f"\0{USER}\0{password}".encode())
+    return _const(authenticate("PLAIN", initial, inline))
+
+
+def _sasl2_scram(peer: Peer) -> bytes:
+    peer.scram = ScramClient(ScramHash.SHA256, USER, PASSWORD)
+    return authenticate("SCRAM-SHA-256", base64.b64encode(peer.scram.first()), AGENT + BIND2)
+
+
+def _sasl2_response(peer: Peer) -> bytes:
+    challenge = peer.last_challenge()
+    final = b"c=biws,r=no-exchange,p=AAAA"
+    if peer.scram is not None and challenge is not None:
+        final = peer.scram.final(challenge)
+    return b"<response xmlns='" + SASL2 + b"'>" + base64.b64encode(final) + b"</response>"
+
+
 TOKENS: dict[str, Callable[[Peer], bytes]] = {
     "header": _const(HEADER),
     "header-with-declaration": _const(b"<?xml version='1.0'?>" + HEADER),
@@ -402,6 +439,25 @@ TOKENS: dict[str, Callable[[Peer], bytes]] = {
     "unknown-namespace": _const(b"<foo xmlns='urn:example:unknown'><bar>x</bar></foo>"),
     "whitespace": _const(b" \n"),
     "close": _const(CLOSE),
+    "authenticate-plain-bind2": _sasl2_plain(PASSWORD, AGENT + BIND2 + REQUEST_TOKEN),
+    "authenticate-plain-no-bind": _sasl2_plain(PASSWORD),
+    "authenticate-plain-wrong": _sasl2_plain("not the password", AGENT + BIND2),
+    "authenticate-resume-unknown": _sasl2_plain(
+        PASSWORD, b"<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>" + BIND2
+    ),
+    "authenticate-scram-sha-256": _sasl2_scram,
+    "response-sasl2": _sasl2_response,
+    "abort-sasl2": _const(b"<abort xmlns='" + SASL2 + b"'/>"),
+    "authenticate-no-mechanism": _const(authenticate(None, b"=")),
+    "authenticate-bad-base64": _const(authenticate("PLAIN", b"%%%")),
+    "authenticate-unknown-mechanism": _const(authenticate("X-UNKNOWN", None)),
+    "authenticate-fast": _const(
+        authenticate(
+            "HT-SHA-256-NONE",
+            base64.b64encode(b"romeo\0" + bytes(32)),
+            AGENT + BIND2 + b"<fast xmlns='urn:xmpp:fast:0' count='1'/>",
+        )
+    ),
 }
 
 # Paths to each negotiation state, per transport (None: the state cannot be reached on it).
@@ -654,8 +710,12 @@ async def test_plain_is_neither_offered_nor_accepted_in_clear() -> None:
     async with peers() as open_peer:
         peer = open_peer(CLEAR_ALLOWED)
         features = await peer.token("header")
-        mechanisms = re.findall(rb"<mechanism>([^<]+)</mechanism>", features)
-        assert sorted(mechanisms) == [b"SCRAM-SHA-1", b"SCRAM-SHA-256"]
+        # SASL1 <mechanisms> and SASL2 <authentication> (XEP-0388) offer the same ones
+        for block in (rb"<mechanisms .*?</mechanisms>", rb"<authentication .*?</authentication>"):
+            found = re.search(block, features)
+            assert found is not None, features
+            mechanisms = re.findall(rb"<mechanism>([^<]+)</mechanism>", found.group())
+            assert sorted(mechanisms) == [b"SCRAM-SHA-1", b"SCRAM-SHA-256"]
         out = await peer.token("auth-plain-ok")
         # RFC 6120 §6.5: invalid-mechanism (not offered here) or encryption-required are both fine
         assert sasl_failures(out) in (["invalid-mechanism"], ["encryption-required"])
