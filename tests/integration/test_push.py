@@ -304,6 +304,37 @@ async def test_offline_phone_is_notified_coalesced_until_disabled(
         assert len(await server.server.storage.offline.pop_all("juliet@localhost")) == 5
 
 
+async def test_a_call_to_an_offline_phone_rings_until_its_timeout(
+    tmp_path: Path, database_url: str
+) -> None:
+    """With a push registration, a propose that reached no connected device does not end the
+    call as unreachable: it rings while the phone wakes up, and the ring timeout ends it (the
+    caller hears a reject, the phone a retract: a second notification)."""
+    async with (
+        push_server(tmp_path, database_url, ring_timeout=2) as server,
+        app_server(server) as app,
+        clients(server) as open_,
+    ):
+        juliet = await phone(open_, app.jid)
+        juliet.send("</stream:stream>")
+        await until(lambda: server.server.registry.get(juliet.full) is None)
+        romeo = await romeo_online(open_)
+
+        romeo.send(jmi("propose", "call-9"))
+        ring = await app.next(timeout=1.0)
+        assert (ring.summary["x-call-action"], ring.summary["x-call-id"]) == ("propose", "call-9")
+        early = await romeo.quiet(1.0)
+        assert [el for el in early if el.find(f"{{{JMI}}}reject") is not None] == []
+        assert "call-9" in server.app.calls.processes
+
+        message, _ = await romeo.until("{jabber:client}message", timeout=4.0)
+        reject = message.find(f"{{{JMI}}}reject")
+        assert reject is not None
+        assert reject.get("id") == "call-9"
+        stop = await app.next(timeout=2.0)
+        assert (stop.summary["x-call-action"], stop.summary["x-call-id"]) == ("retract", "call-9")
+
+
 async def test_a_component_as_app_server(tmp_path: Path, database_url: str) -> None:
     async with (
         push_server(tmp_path, database_url, components=f"{COMPONENT}={COMPONENT_SECRET}") as server,

@@ -140,8 +140,18 @@ class CallManager:
         process = self._process(call)
         self.processes[call.call_id] = process
         self._supervised(process, lambda: process.run(effects))
-        if not routed.recipients and call.call_id in self.processes:
+        if (
+            not routed.recipients
+            and call.call_id in self.processes
+            and not self._wakeable(routed.to)
+        ):
             self._dispatch(process, NoDevice())
+
+    def _wakeable(self, callee: JID) -> bool:
+        """Whether the callee has offline devices that push can wake: then the call rings on
+        (its timeout, a retract or their answer ends it) instead of ending as unreachable."""
+        waker = self.server.device_waker
+        return waker is not None and bool(waker.has_registrations(str(callee.bare)))
 
     def _session_closed(self, event: SessionClosed) -> None:
         full = event.session.full

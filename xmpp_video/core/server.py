@@ -105,6 +105,16 @@ class Stats:
         self.http_responses[status] = self.http_responses.get(status, 0) + 1
 
 
+class DeviceWaker(Protocol):
+    """Wakes an account's devices that have no connection at all (XEP-0357 push), set as
+    `Server.device_waker`: a call proposed to such an account keeps ringing until its timeout
+    instead of ending at once for want of a device."""
+
+    def has_registrations(self, bare: str) -> bool | None:
+        """True when `bare` has devices to wake; None when not known yet (start-up)."""
+        ...
+
+
 @dataclass(slots=True)
 class Server:
     settings: Settings
@@ -128,6 +138,7 @@ class Server:
     resumption: Resumption = field(default_factory=Resumption)  # XEP-0198 resumable sessions
     tokens: TokenSigner | None = None  # JWTs for the HTTP API and SASL OAUTHBEARER
     services: dict[type[Any], Any] = field(default_factory=dict)  # see provide() / require()
+    device_waker: DeviceWaker | None = None  # XEP-0357 push, when its module is set up
 
     @property
     def domain(self) -> str:

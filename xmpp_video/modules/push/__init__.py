@@ -123,7 +123,8 @@ class PushModule:
         server.hooks.on(SessionResumed, self.connected)
         server.hooks.on(AccountDeleted, self.deleted)
         server.tasks.spawn(self._load_owners(), name="push-owners")
-        server.provide(PushModule, self)  # for `has_registrations`
+        server.provide(PushModule, self)
+        server.device_waker = self  # the calls module keeps ringing for push devices
 
     def has_registrations(self, bare: str) -> bool | None:
         """Whether the account `bare` has push-enabled devices, which a notification can wake
