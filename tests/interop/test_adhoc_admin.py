@@ -30,6 +30,7 @@ from tests.interop.adhoc import (
 from tests.interop.slix import TIMEOUT, Client, connected
 from tests.server_fixtures import PASSWORD, RunningServer, make_settings, running_server
 from xmpp_video.config import Settings
+from xmpp_video.core.events import AccountDeleted
 from xmpp_video.modules.adhoc import (
     AdhocModule,
     Command,
@@ -279,6 +280,12 @@ async def test_add_user_checks_its_form(admin_server: RunningServer) -> None:
 
 async def test_change_password_and_delete_user(admin_server: RunningServer) -> None:
     server = admin_server.server
+    deleted: list[str] = []  # what the modules keeping per-account memory (push, PEP) hear
+
+    async def on_deleted(event: AccountDeleted) -> None:
+        deleted.append(event.bare)
+
+    server.hooks.on(AccountDeleted, on_deleted)
     async with as_user(admin_server, "admin@localhost") as admin:
         done = await run_single_stage(
             admin,
@@ -306,6 +313,7 @@ async def test_change_password_and_delete_user(admin_server: RunningServer) -> N
             assert ("error", "no such user nobody@localhost") in done.notes
             assert await _stream_error(bob) == ["not-authorized"]
         assert not await server.accounts.exists("bob")
+    assert deleted == ["bob@localhost"]
 
 
 async def test_user_counts_lists_and_last_login(admin_server: RunningServer) -> None:

@@ -47,11 +47,12 @@
  * - **Rate**: the server accepts 20 messages per second per connection by default
  *   (`JSON_MESSAGES_PER_SECOND`); the client sends at most 15 in any second and queues the rest.
  *
- * Not supported (because the server does not support it yet: a second `sdp_offer` in a call is
- * refused with `not_allowed`): renegotiation and ICE restart. The module therefore never
- * renegotiates: it ignores `negotiationneeded`, the media of a call are fixed when it starts,
- * and muting or turning the camera off only disables the track (`track.enabled = false`), which
- * needs no new offer. A call whose ICE fails ends with reason `failed`.
+ * Not done by this module: renegotiation and ICE restart. The server supports both (a new
+ * `sdp_offer` in an active call, answered by an `sdp_answer`; the other party's changes arrive
+ * as an `sdp_offer`), but this module keeps calls simple: it ignores `negotiationneeded`, the
+ * media of a call are fixed when it starts, and muting or turning the camera off only disables
+ * the track (`track.enabled = false`), which needs no new offer. A call whose ICE fails ends
+ * with reason `failed`.
  *
  * @module xmpp-video
  */

@@ -33,6 +33,7 @@ from typing import Final
 from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.core.accounts import AccountError
+from xmpp_video.core.events import AccountDeleted
 from xmpp_video.core.server import Server
 from xmpp_video.core.session import Session
 from xmpp_video.jid import JID
@@ -286,6 +287,7 @@ class UserAdminModule:
                 continue
             assert jid.local is not None
             await self.server.storage.refresh_tokens.revoke_user(jid.local)
+            await self.server.hooks.fire(AccountDeleted(str(jid)))
             closed = self._close(
                 self.server.registry.resources(str(jid)),
                 StreamErrorCondition.NOT_AUTHORIZED,
