@@ -5,6 +5,7 @@ Romeo, Juliet and Nurse are contacts (``both``); Iago is a stranger to everyone.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from pathlib import Path
@@ -123,6 +124,31 @@ async def test_notifications_follow_plus_notify(xmpp_server: RunningServer) -> N
         # a later presence with unchanged caps brings nothing again
         j.send_presence(pstatus="away")
         await j.no_event(0.5)
+
+
+async def test_a_new_subscriber_gets_the_last_items(xmpp_server: RunningServer) -> None:
+    """Juliet is online wanting device lists but not subscribed to Romeo: nothing of his; once
+    Romeo approves her subscription request, his last device list arrives (delayed)."""
+    romeo, juliet = await _users(xmpp_server, "romeo", "juliet")
+    async with (
+        pep_client(xmpp_server, romeo, notify=[DEVICELIST]) as r,
+        pep_client(xmpp_server, juliet, notify=[DEVICELIST]) as j,
+    ):
+        await r.pubsub.publish(romeo, DEVICELIST, id="current", payload=device_list(5))
+        await r.next_event()  # his own resource's copy
+        await j.no_event(0.5)  # no subscription: not for her
+
+        asked = asyncio.Event()
+        r.add_event_handler("presence_subscribe", lambda _presence: asked.set())
+        j.send_presence(pto=romeo, ptype="subscribe")
+        await asyncio.wait_for(asked.wait(), TIMEOUT)
+        r.send_presence(pto=juliet, ptype="subscribed")
+        event = await j.next_event()
+        assert str(event["from"]) == romeo
+        items = event["pubsub_event"]["items"]
+        assert items["node"] == DEVICELIST
+        assert [(it["id"], it["payload"][0].get("id")) for it in items] == [("current", "5")]
+        assert event["delay"]["stamp"] is not None
 
 
 async def test_avatar_and_nick_through_their_plugins(xmpp_server: RunningServer) -> None:

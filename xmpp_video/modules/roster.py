@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.core.events import InitialPresence, PresenceFromClient, PresenceToAccount
@@ -67,6 +68,9 @@ class RosterModule:
     def setup(self, server: Server) -> None:
         self.server = server
         self.roster = server.storage.roster
+        # told of every saved item with the one it replaced (None: new): modules that follow
+        # subscriptions (PEP sends its last items to a contact granted a `from` subscription)
+        self.listeners: list[Callable[[RosterItem | None, RosterItem], Awaitable[None]]] = []
         server.iq.register("get", QUERY, self.get, targets=(IqTarget.ACCOUNT,))
         server.iq.register("set", QUERY, self.set, targets=(IqTarget.ACCOUNT,))
         server.hooks.on(PresenceFromClient, self.outbound)
@@ -155,10 +159,13 @@ class RosterModule:
         return await self.roster.get_item(owner, contact)
 
     async def save(self, item: RosterItem) -> None:
+        before = await self.item(item.owner, item.contact) if self.listeners else None
         await self.roster.upsert(item)
         for session in self.server.registry.resources(item.owner):
             if session.roster is not None:
                 session.roster[item.contact] = item
+        for listener in self.listeners:
+            await listener(before, item)
 
     async def delete(self, owner: str, contact: str) -> None:
         await self.roster.remove(owner, contact)

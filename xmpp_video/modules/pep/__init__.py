@@ -58,6 +58,7 @@ class PepModule:
         server.disco.account_items.append(self.disco_items)
         server.hooks.on(PresenceFromClient, self.notifier.presence)
         server.hooks.on(SessionClosed, self.notifier.closed)
+        self.roster.listeners.append(self.notifier.subscription_saved)
         server.hooks.on(AccountDeleted, self.deleted)
 
     def stop(self) -> None:

@@ -204,21 +204,34 @@ class Notifier:
 
     async def send_last_items(self, session: Session, wanted: frozenset[str]) -> None:
         for owner in [session.bare, *self._publishers_of(await self.roster.roster_of(session))]:
-            nodes = await self.nodes.of(owner)
-            for node in sorted(wanted.intersection(nodes)):
-                config = nodes[node]
-                if config.send_last is SendLast.NEVER or not config.deliver_notifications:
-                    continue
-                if owner != session.bare and (
-                    self.server.router.presence_withheld(owner, session.full)
-                    or not await self.access.allowed(owner, session.bare, config)
-                ):
-                    continue
-                last = await self.nodes.repo.items(owner, node, last=1)
-                if last and not session.closed:
-                    session.deliver(
-                        self.last_item_message(owner, session.full, node, last[0], config)
-                    )
+            await self._send_last_items_of(owner, session, wanted)
+
+    async def _send_last_items_of(
+        self, owner: str, session: Session, wanted: frozenset[str]
+    ) -> None:
+        nodes = await self.nodes.of(owner)
+        for node in sorted(wanted.intersection(nodes)):
+            config = nodes[node]
+            if config.send_last is SendLast.NEVER or not config.deliver_notifications:
+                continue
+            if owner != session.bare and (
+                self.server.router.presence_withheld(owner, session.full)
+                or not await self.access.allowed(owner, session.bare, config)
+            ):
+                continue
+            last = await self.nodes.repo.items(owner, node, last=1)
+            if last and not session.closed:
+                session.deliver(self.last_item_message(owner, session.full, node, last[0], config))
+
+    async def subscription_saved(self, before: RosterItem | None, after: RosterItem) -> None:
+        """The owner granted a contact a ``from`` subscription: like a new subscriber, the
+        contact's available sessions get the last items of the nodes they want."""
+        if not has_from(after) or (before is not None and has_from(before)):
+            return
+        for session in self.server.registry.resources(after.contact):
+            wanted = self._wants.get(session, NOTHING)
+            if wanted and session.available:
+                await self._send_last_items_of(after.owner, session, wanted)
 
     def _publishers_of(self, roster: dict[str, RosterItem]) -> Iterable[str]:
         """Local contacts whose presence the roster's owner receives."""
