@@ -31,7 +31,7 @@
 #                            SIGKILL after 15 s, then any leftover descendants by PID)
 #
 # Example for xmpp-video (the env line is one variable list, reused by both commands):
-#   XV='env DATA_DIR=/tmp/xv-bench C2S_PORT=25222 XMPP_DOMAIN=localhost BIND_HOST=127.0.0.1 C2S_TLS_PORT=0 COMPONENT_PORT=0 HTTP_PORT=28080 HTTPS_PORT=28443 LOG_LEVEL=WARNING'
+#   XV='env DATA_DIR=/tmp/xv-bench C2S_PORT=25222 XMPP_DOMAIN=localhost BIND_HOST=127.0.0.1 C2S_TLS_PORT=0 COMPONENT_PORT=0 HTTP_PORT=28080 HTTPS_PORT=28443 LOG_LEVEL=WARNING ARCHIVE=false'
 #   benchmarks/compare.sh --other-name xmpp-video \
 #     --other-start "$XV xmpp-video serve" --other-port 25222 \
 #     --other-account-cmd "$XV xmpp-video user add {user}@localhost --password {password}"
