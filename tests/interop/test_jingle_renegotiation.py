@@ -45,6 +45,7 @@ from tests.interop.renegotiation_support import (
     ufrags,
 )
 from tests.server_fixtures import RunningServer
+from xmpp_video.bridge import renegotiation
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -361,6 +362,26 @@ async def test_a_refused_json_offer_is_reported_and_ends_the_renegotiation(
         assert "roll back" in refused["message"]
 
         alice.auto_ack = True  # the next offer is a new renegotiation, not a second one
+        await bob.client.send(type="sdp_offer", call_id=call.call_id, sdp=offer, id="again")
+        await alice.next_jingle("content-add", sid=call.call_id)
+        assert not [m for m in bob.client.backlog if m.get("ref") == "again"]
+
+
+async def test_an_unanswered_json_offer_times_out_and_the_call_goes_on(
+    xmpp_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native peer acknowledges a content-add but never accepts or rejects it: after the
+    answer timeout the JSON device hears it must roll back, and may offer again."""
+    monkeypatch.setattr(renegotiation, "ANSWER_TIMEOUT", 0.5)
+    async with native_calls_json(xmpp_server, media=("audio",)) as call:
+        bob, alice = call.json, call.native
+        bob.pc.addTrack(VideoStreamTrack())
+        offer = await offer_again(bob, ref="add")
+        await alice.next_jingle("content-add", sid=call.call_id)  # acked, never answered
+        expired = await bob.client.next("error", ref="add")
+        assert expired["code"] == "not_allowed"
+        assert "did not answer" in expired["message"]
+
         await bob.client.send(type="sdp_offer", call_id=call.call_id, sdp=offer, id="again")
         await alice.next_jingle("content-add", sid=call.call_id)
         assert not [m for m in bob.client.backlog if m.get("ref") == "again"]

@@ -71,6 +71,9 @@ from xmpp_video.bridge.sdp_model import Media, Origin, Role, SdpError, Session, 
 from xmpp_video.bridge.sdp_text import parse_sdp, write_sdp
 
 RESTART = "ice-restart"  # the kind of an ICE restart (carried in transport-info)
+# seconds a renegotiation may wait for its answer (the other party's, or the JSON client's);
+# then it is dropped (`give_up`) so that the call can renegotiate again
+ANSWER_TIMEOUT = 30.0
 ANSWER_ACTIONS = frozenset({"content-accept", "content-reject", "transport-accept"})
 JINGLE_ERRORS = "urn:xmpp:jingle:errors:1"
 
@@ -163,6 +166,7 @@ class Negotiation:
     _outgoing: _Outgoing | None = None
     _incoming: _Incoming | None = None
     _tracked: set[str] = field(default_factory=set)
+    attempt: int = 0  # counts renegotiations: `give_up` names the one it expires
 
     # -- the first offer/answer ------------------------------------------------------------
 
@@ -315,6 +319,27 @@ class Negotiation:
                 )
             )
         self._outgoing = outgoing
+        self.attempt += 1
+        return step
+
+    def give_up(self, attempt: int) -> Step:
+        """`ANSWER_TIMEOUT` passed since renegotiation `attempt` began: if it is still pending,
+        drop it. The JSON client's own offer is refused (an ``error`` with its ``ref``: roll
+        back); an offer of the other party it never answered is forgotten (that party has its
+        own timeout). Then new renegotiations are possible again."""
+        step = Step()
+        if attempt != self.attempt:
+            return step
+        outgoing, self._outgoing = self._outgoing, None
+        self._incoming = None
+        if outgoing is not None:
+            step.tell.append(
+                ToClient(
+                    Tell.ERROR,
+                    message="the other party did not answer the renegotiation: roll back the offer",
+                    ref=outgoing.ref,
+                )
+            )
         return step
 
     def acked(self, iq_id: str) -> Step:
@@ -490,6 +515,7 @@ class Negotiation:
             offer = changes.removed_contents(remote, names)
         offer = changes.fill_transports(offer)
         self._incoming = _Incoming(kind, offer, names)
+        self.attempt += 1
         step.tell.append(ToClient(Tell.SDP_OFFER, self._write(offer, Setup.ACTPASS)))
         return step
 

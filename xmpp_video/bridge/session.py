@@ -26,7 +26,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.auth.rate_limit import RateLimiter
 from xmpp_video.auth.tokens import TokenError, TokenKind
-from xmpp_video.bridge import events, sdp
+from xmpp_video.bridge import events, renegotiation, sdp
 from xmpp_video.bridge.protocol import (
     Auth,
     CallAccept,
@@ -100,6 +100,7 @@ class BridgeCall:
     mids: tuple[str, ...] = ()  # content names in m-line order (for candidate indexes)
     pending_iqs: set[str] = field(default_factory=set)
     negotiation: Negotiation | None = None  # the descriptions, once a session-initiate went
+    timed: int = 0  # the last renegotiation attempt given a timeout
 
     def current_mids(self) -> tuple[str, ...]:
         found = () if self.negotiation is None else self.negotiation.mids()
@@ -327,7 +328,14 @@ class JsonSession(Session):
         self._run(call, step)
 
     def _run(self, call: BridgeCall, step: Step) -> None:
-        """Carry out a renegotiation step: the Jingle iqs, then the JSON messages."""
+        """Carry out a renegotiation step: the Jingle iqs, then the JSON messages; a
+        renegotiation it starts is given `renegotiation.ANSWER_TIMEOUT` to be answered."""
+        negotiation = call.negotiation
+        if negotiation is not None and negotiation.busy and negotiation.attempt != call.timed:
+            call.timed = attempt = negotiation.attempt
+            asyncio.get_running_loop().call_later(
+                renegotiation.ANSWER_TIMEOUT, self._renegotiation_expired, call, attempt
+            )
         for outbound in step.send:
             self._send_jingle(call, outbound.action, outbound.jingle, tracked=outbound.tracked)
         for message in step.tell:
@@ -335,6 +343,12 @@ class JsonSession(Session):
                 self._send(error(ErrorCode.NOT_ALLOWED, message.message, message.ref))
             else:
                 self._send(encode(message.type, call_id=call.call_id, sdp=message.sdp))
+
+    def _renegotiation_expired(self, call: BridgeCall, attempt: int) -> None:
+        negotiation = call.negotiation
+        if self.state == "closed" or self.calls.get(call.call_id) is not call or not negotiation:
+            return
+        self._run(call, negotiation.give_up(attempt))
 
     def _answer(self, call: BridgeCall, answer: str, ref: object) -> None:
         negotiation = call.negotiation

@@ -225,6 +225,29 @@ def test_one_renegotiation_at_a_time_and_glare() -> None:
     assert "same time" in error.message
 
 
+def test_an_unanswered_renegotiation_is_given_up_and_the_call_can_renegotiate_again() -> None:
+    wire = Wire(_audio_only(OFFER), _audio_only(ANSWER))
+    wire.run(wire.alice, wire.alice.client_offer(OFFER, "add"))  # bob's client never answers
+    alice_attempt, bob_attempt = wire.alice.attempt, wire.bob.attempt
+    assert wire.alice.busy
+    assert wire.bob.answer_expected
+    with pytest.raises(Refused):
+        wire.alice.client_offer(OFFER, "again")
+
+    assert wire.alice.give_up(alice_attempt - 1).tell == []  # an older attempt: nothing
+    gave_up = wire.alice.give_up(alice_attempt)
+    assert [(m.type, m.ref) for m in gave_up.tell] == [("error", "add")]
+    assert "roll back" in gave_up.tell[0].message
+    assert wire.bob.give_up(bob_attempt).tell == []  # its client is just not asked any more
+    assert not wire.alice.busy
+    assert not wire.bob.busy
+
+    wire.run(wire.alice, wire.alice.client_offer(OFFER, "add again"))
+    wire.run(wire.bob, wire.bob.client_answer(ANSWER))
+    final = parse_sdp(wire.last(wire.alice, "sdp_answer").sdp)
+    assert [(m.kind, m.port) for m in final.media] == [("audio", 9), ("video", 9)]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.sampled_from(list(Direction)), min_size=2, max_size=2),
