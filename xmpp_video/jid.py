@@ -8,7 +8,7 @@ local part, empty parts and parts over 1023 bytes are refused with `InvalidJID`.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@ \t\r\n\x00")
@@ -21,11 +21,16 @@ class InvalidJID(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class JID:
-    """A prepared JID. `str(jid)` gives the canonical form."""
+    """A prepared JID. `str(jid)` gives the canonical form.
+
+    The bare JID and the text are computed once per object (routing asks several modules for
+    ``str(jid.bare)`` of the same stanza's addresses); the caches take no part in equality."""
 
     local: str | None
     domain: str
     resource: str | None = None
+    _bare: JID | None = field(default=None, init=False, repr=False, compare=False)
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> JID:
@@ -34,7 +39,13 @@ class JID:
 
     @property
     def bare(self) -> JID:
-        return self if self.resource is None else JID(self.local, self.domain)
+        if self.resource is None:
+            return self
+        bare = self._bare
+        if bare is None:
+            bare = JID(self.local, self.domain)
+            object.__setattr__(self, "_bare", bare)  # a cache: the value never changes
+        return bare
 
     @property
     def is_bare(self) -> bool:
@@ -44,8 +55,13 @@ class JID:
         return JID(self.local, self.domain, _prep_resource(resource))
 
     def __str__(self) -> str:
-        text = self.domain if self.local is None else f"{self.local}@{self.domain}"
-        return text if self.resource is None else f"{text}/{self.resource}"
+        text = self._text
+        if text is None:
+            text = self.domain if self.local is None else f"{self.local}@{self.domain}"
+            if self.resource is not None:
+                text = f"{text}/{self.resource}"
+            object.__setattr__(self, "_text", text)
+        return text
 
 
 def _check_len(part: str, what: str) -> None:

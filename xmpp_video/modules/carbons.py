@@ -126,22 +126,23 @@ class CarbonsModule:
 
     def observe(self, routed: Routed) -> None:
         stanza = routed.stanza
-        if stanza.tag != MESSAGE or routed.to.local is None or not eligible(stanza):
+        if stanza.tag != MESSAGE or routed.to.local is None:
             return
         registry = self.server.registry
         sender_bare = str(routed.sender.bare)
         owner = str(routed.to.bare)
+        # the devices that want copies, first: usually none, and then nothing else is done
+        mine = [s for s in registry.resources(sender_bare) if s.carbons]
+        theirs = [] if owner == sender_bare else [s for s in registry.resources(owner) if s.carbons]
+        if not (mine or theirs) or not eligible(stanza):
+            return
         sender_full = str(routed.sender)
         done: set[Session] = set(routed.recipients)
         if routed.origin is not None:
             done.add(routed.origin)
         original: Element | None = None
 
-        sent = [
-            s
-            for s in registry.resources(sender_bare)
-            if s.carbons and s not in done and s.full != sender_full
-        ]
+        sent = [s for s in mine if s not in done and s.full != sender_full]
         if sent:
             original = self._original(stanza, owner)
             self._send(SENT, original, sender_bare, stanza.get("type"), sent)
@@ -150,9 +151,7 @@ class CarbonsModule:
             return
         if routed.to.resource is not None and stanza.find(MUC_USER) is not None:
             return  # a MUC private message is for the device that joined the room (§6)
-        received = [
-            s for s in registry.resources(owner) if s.carbons and s.available and s not in done
-        ]
+        received = [s for s in theirs if s.available and s not in done]
         if not received:
             return
         if original is None:
