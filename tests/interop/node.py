@@ -142,7 +142,7 @@ def _arguments(
     fast: FastOptions | None = None,
 ) -> list[str]:
     args = ["--service", service, "--domain", domain, "--username", username]
-    args += ["--password", password, "--resource", resource, "--timeout", str(run_timeout)]
+    args += [f"--password={password}", "--resource", resource, "--timeout", str(run_timeout)]
     if mechanism is not None:
         args += ["--mechanism", mechanism]
     if fast is not None:
@@ -151,7 +151,7 @@ def _arguments(
     if to is not None:
         args += ["--to", to]
     if body is not None:
-        args += ["--body", body]
+        args.append(f"--body={body}")
     args += ["--count", str(count)]
     if not wait:
         args.append("--no-wait")
@@ -171,12 +171,14 @@ class FastOptions:
 
     def arguments(self) -> list[str]:
         args = []
+        # `--name=value`: a value may start with "-" (a base64url token does one time in 64),
+        # which node's parseArgs would otherwise take for an option
         if self.user_agent_id is not None:
-            args += ["--user-agent-id", self.user_agent_id]
+            args.append(f"--user-agent-id={self.user_agent_id}")
         if self.token is not None:
-            args += ["--token", self.token]
+            args.append(f"--token={self.token}")
         if self.token_expiry is not None:
-            args += ["--token-expiry", self.token_expiry]
+            args.append(f"--token-expiry={self.token_expiry}")
         if self.debug:
             args.append("--debug")
         return args
