@@ -23,7 +23,7 @@ from xml.etree.ElementTree import Element
 
 import pytest
 
-from tests.integration.xmpp_raw import SM, RawClient
+from tests.integration.xmpp_raw import SM, RawClient, clients, until
 from tests.interop.component import COMPONENT, component
 from tests.interop.component import SECRET as COMPONENT_SECRET
 from tests.interop.push_app import AppServer, app_server
@@ -62,22 +62,6 @@ async def push_server(
         yield server
 
 
-@asynccontextmanager
-async def clients(server: RunningServer) -> AsyncIterator[Callable[[], Awaitable[RawClient]]]:
-    opened: list[RawClient] = []
-
-    async def open_() -> RawClient:
-        client = await RawClient.connect(server)
-        opened.append(client)
-        return client
-
-    try:
-        yield open_
-    finally:
-        for client in opened:
-            client.close()
-
-
 def module(server: RunningServer) -> PushModule:
     return next(m for m in server.app.modules if isinstance(m, PushModule))
 
@@ -85,12 +69,6 @@ def module(server: RunningServer) -> PushModule:
 def hibernating(server: RunningServer, full: str) -> bool:
     session = server.server.registry.get(full)
     return session is not None and session.hibernating
-
-
-async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def answer(client: RawClient, id_: str) -> Element:

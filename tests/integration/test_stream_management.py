@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from xml.etree.ElementTree import Element
 
 import httpx
@@ -26,7 +24,9 @@ from tests.integration.xmpp_raw import (
     STREAMS,
     Closed,
     RawClient,
+    clients,
     stream_error,
+    until,
 )
 from tests.server_fixtures import RunningServer, running_server
 from xmpp_video.config import Settings
@@ -55,29 +55,6 @@ def session(server: RunningServer, full: str) -> C2SStream:
     found = server.server.registry.get(full)
     assert isinstance(found, C2SStream), full
     return found
-
-
-async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
-@asynccontextmanager
-async def clients(server: RunningServer) -> AsyncIterator[Callable[[], Awaitable[RawClient]]]:
-    """Opens raw clients with `await open_()`; closes them all at the end."""
-    opened: list[RawClient] = []
-
-    async def open_() -> RawClient:
-        client = await RawClient.connect(server)
-        opened.append(client)
-        return client
-
-    try:
-        yield open_
-    finally:
-        for client in opened:
-            client.close()
 
 
 async def enable(client: RawClient) -> str:

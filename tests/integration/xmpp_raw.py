@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from xml.etree.ElementTree import Element
 
 from tests.server_fixtures import PASSWORD, RunningServer
@@ -132,3 +134,27 @@ def stream_error(elements: list[Element]) -> str | None:
                 if child.tag.startswith(f"{{{STREAM_ERRORS}}}") and not child.tag.endswith("}text"):
                     return child.tag.partition("}")[2]
     return None
+
+
+async def until(condition: Callable[[], object], timeout: float = TIMEOUT) -> None:
+    """Wait until `condition()` is true (server state a test watches), at most `timeout` s."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def clients(server: RunningServer) -> AsyncIterator[Callable[[], Awaitable[RawClient]]]:
+    """Opens raw clients with `await open_()`; closes them all at the end."""
+    opened: list[RawClient] = []
+
+    async def open_() -> RawClient:
+        client = await RawClient.connect(server)
+        opened.append(client)
+        return client
+
+    try:
+        yield open_
+    finally:
+        for client in opened:
+            client.close()
