@@ -22,6 +22,7 @@ from xmpp_video.config import Settings, with_dev_secrets
 from xmpp_video.core import compactor
 from xmpp_video.core.accounts import Accounts
 from xmpp_video.core.components import ComponentsModule
+from xmpp_video.core.heap_trim import HeapTrimmer
 from xmpp_video.core.hooks import Hooks
 from xmpp_video.core.iq import IqDispatcher
 from xmpp_video.core.keepalive import Keepalive
@@ -100,6 +101,7 @@ class App:
         self._storage: Storage | None = None
         self._compactor: compactor.Compactor | None = None
         self._keepalive: Keepalive | None = None
+        self._heap_trimmer: HeapTrimmer | None = None
         self.http: HttpService | None = None
 
     async def start(self) -> None:
@@ -170,6 +172,8 @@ class App:
         await self._listen(server)
         self._compactor = compactor.Compactor(server, compactor.PERIOD_SECONDS)
         self._compactor.start()
+        self._heap_trimmer = HeapTrimmer(server.connections)
+        self._heap_trimmer.start()
         if s.keepalive_interval > 0:
             self._keepalive = Keepalive(server, s.keepalive_interval, s.keepalive_timeout)
             self._keepalive.start()
@@ -233,6 +237,8 @@ class App:
         await self.calls.shutdown()  # the parties hear it while their streams are still open
         if self._compactor is not None:
             self._compactor.stop()
+        if self._heap_trimmer is not None:
+            self._heap_trimmer.stop()
         if self._keepalive is not None:
             self._keepalive.stop()
         if self.http is not None:
