@@ -150,18 +150,43 @@ def _sasl_failure(condition: str) -> bytes:
 
 
 class C2SStream(Session):
-    # Class defaults: a connection pays for these only once it uses them.
-    heard = True  # received data since the last keepalive sweep (core/keepalive.py)
-    silent_sweeps = 0  # keepalive sweeps in a row without data
-    pinged_at = -1  # silent_sweeps when the keepalive ping went out; -1: none out
-    _ack_timer: asyncio.TimerHandle | None = None  # a delayed <r/>
-    _expiry: asyncio.TimerHandle | None = None  # end of hibernation
-    _connected = True  # the transport has not reported the end of the connection yet
-    _draining = False  # ended; stanzas it never acknowledged are being stored or bounced
-    _sasl2_request: sasl2.Authenticate | None = None  # a SASL2 (XEP-0388) exchange runs
+    __slots__ = (
+        "_ack_timer",
+        "_busy",
+        "_connected",
+        "_draining",
+        "_expiry",
+        "_header_sent",
+        "_queue",
+        "_sasl2_request",
+        "_sasl_failures",
+        "_scram",
+        "_timer",
+        "active",
+        "authenticated_as",
+        "channel",
+        "csi",
+        "heard",
+        "parser",
+        "pinged_at",
+        "server",
+        "silent_sweeps",
+        "sm",
+        "state",
+        "stream_id",
+        "transport_name",
+    )
 
     def __init__(self, server: Server, channel: Channel, transport_name: str = "tcp") -> None:
         super().__init__()
+        self.heard = True  # received data since the last keepalive sweep (core/keepalive.py)
+        self.silent_sweeps = 0  # keepalive sweeps in a row without data
+        self.pinged_at = -1  # silent_sweeps when the keepalive ping went out; -1: none out
+        self._ack_timer: asyncio.TimerHandle | None = None  # a delayed <r/>
+        self._expiry: asyncio.TimerHandle | None = None  # end of hibernation
+        self._connected = True  # the transport has not reported the end of the connection yet
+        self._draining = False  # ended; unacknowledged stanzas are being stored or bounced
+        self._sasl2_request: sasl2.Authenticate | None = None  # a SASL2 (XEP-0388) exchange
         self.server = server
         self.channel = channel
         self.transport_name = transport_name
@@ -182,8 +207,6 @@ class C2SStream(Session):
             settings.auth_timeout, self._auth_timed_out
         )
         self.active = True  # received data since the last compaction sweep (core/compactor.py)
-        # per instance, not class defaults: read for every stanza (an instance attribute is the
-        # fast path of attribute lookup)
         self.sm: SmState | None = None  # XEP-0198, from <enable/>
         self.csi: CsiBuffer | None = None  # XEP-0352: not None while the client is inactive
         server.connections.add(self)

@@ -12,12 +12,31 @@ from xmpp_video.storage.repositories import RosterItem
 
 
 class Session(ABC):
-    """Identity and presence state of one bound resource; transports subclass it."""
+    """Identity and presence state of one bound resource; transports subclass it.
+
+    Attributes live in slots, not in a dict per instance: one C2S stream per connection, and
+    CPython keeps a shared-key (small) instance dict only up to 30 attribute names per class,
+    beyond which every stream that set one more got a dict of its own (some 1.5 KB).
+    """
+
+    __slots__ = (
+        "bare",
+        "carbons",
+        "closed",
+        "connected_since",
+        "directed_to",
+        "full",
+        "interested",
+        "jid",
+        "presence",
+        "priority",
+        "roster",
+    )
 
     transport_name: str = "tcp"
-    carbons: bool = False  # XEP-0280 enabled (carbons module); class default: no cost when off
 
     def __init__(self) -> None:
+        self.carbons: bool = False  # XEP-0280 enabled (carbons module)
         self.jid: JID | None = None
         self.bare: str = ""
         self.full: str = ""
