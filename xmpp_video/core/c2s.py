@@ -43,7 +43,6 @@ import binascii
 import logging
 import math
 import secrets
-from collections import deque
 from collections.abc import Awaitable
 from typing import Protocol
 from xml.etree.ElementTree import Element, SubElement
@@ -63,7 +62,7 @@ from xmpp_video.core.events import (
 )
 from xmpp_video.core.resumption import undeliverable
 from xmpp_video.core.server import PreAuthIq, Server
-from xmpp_video.core.session import Session
+from xmpp_video.core.stream_session import StreamSession
 from xmpp_video.jid import JID, InvalidJID, prep_local
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.builders import iq, iq_result
@@ -99,8 +98,6 @@ from xmpp_video.xml import (
     Event,
     StreamClosed,
     StreamOpened,
-    StreamParser,
-    XmlStreamError,
 )
 from xmpp_video.xml.framing import Framing
 
@@ -149,15 +146,14 @@ def _sasl_failure(condition: str) -> bytes:
     return f"<failure xmlns='{ns.SASL}'><{condition}/></failure>".encode()
 
 
-class C2SStream(Session):
+class C2SStream(StreamSession):
+    kind = "c2s"
     __slots__ = (
         "_ack_timer",
-        "_busy",
         "_connected",
         "_draining",
         "_expiry",
         "_header_sent",
-        "_queue",
         "_sasl2_request",
         "_sasl_failures",
         "_scram",
@@ -167,18 +163,15 @@ class C2SStream(Session):
         "channel",
         "csi",
         "heard",
-        "parser",
         "pinged_at",
-        "server",
         "silent_sweeps",
         "sm",
         "state",
-        "stream_id",
         "transport_name",
     )
 
     def __init__(self, server: Server, channel: Channel, transport_name: str = "tcp") -> None:
-        super().__init__()
+        super().__init__(server)
         self.heard = True  # received data since the last keepalive sweep (core/keepalive.py)
         self.silent_sweeps = 0  # keepalive sweeps in a row without data
         self.pinged_at = -1  # silent_sweeps when the keepalive ping went out; -1: none out
@@ -187,22 +180,14 @@ class C2SStream(Session):
         self._connected = True  # the transport has not reported the end of the connection yet
         self._draining = False  # ended; unacknowledged stanzas are being stored or bounced
         self._sasl2_request: sasl2.Authenticate | None = None  # a SASL2 (XEP-0388) exchange
-        self.server = server
         self.channel = channel
         self.transport_name = transport_name
         settings = server.settings
-        self.parser = StreamParser(
-            max_element_size=settings.max_stanza_size, max_depth=settings.max_depth
-        )
         self.state = StreamState.WAIT_HEADER
-        self.stream_id = ""
         self._header_sent = False  # our header for the current XML document is out
         self.authenticated_as: JID | None = None
         self._scram: ScramServer | OAuthBearerServer | None = None  # a SASL exchange
         self._sasl_failures = 0
-        # events not handled yet; None while there are none (most of an idle stream's life)
-        self._queue: deque[Event] | None = None
-        self._busy = False
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             settings.auth_timeout, self._auth_timed_out
         )
@@ -219,52 +204,14 @@ class C2SStream(Session):
         state = self.state
         if state is StreamState.CLOSED or state is StreamState.HIBERNATING:
             return
-        try:
-            events = self.parser.feed(data)
-        except XmlStreamError as exc:
-            self.close(exc.condition, exc.text)
-            return
-        if not events:
-            return
-        if self._queue is None:
-            self._queue = deque(events)
-        else:
-            self._queue.extend(events)
-        if not self._busy:
-            self._drain()
+        self._feed(data)
 
-    def _clear_queue(self) -> None:
-        if self._queue is not None:
-            self._queue.clear()
+    def _input_ended(self) -> bool:
+        return self.state is StreamState.CLOSED
 
-    def _drain(self) -> None:
-        queue = self._queue
-        while queue and self.state is not StreamState.CLOSED:
-            event = queue.popleft()
-            try:
-                pending = self._handle(event)
-            except Exception:
-                log.exception("stream %s: handling failed", self.stream_id)
-                self.close(StreamErrorCondition.INTERNAL_SERVER_ERROR)
-                return
-            if pending is not None:
-                self._busy = True
-                self.channel.pause_reading()
-                self.server.tasks.spawn(self._wait(pending), name=f"c2s-{self.stream_id}")
-                return
-        if queue is not None and not queue and queue is self._queue:
-            self._queue = None
-
-    async def _wait(self, pending: Awaitable[None]) -> None:
-        try:
-            await pending
-        except Exception:
-            log.exception("stream %s: handler failed", self.stream_id)
-            self.close(StreamErrorCondition.INTERNAL_SERVER_ERROR)
-        self._busy = False
-        if self.state is not StreamState.CLOSED:
-            self.channel.resume_reading()
-            self._drain()
+    @property
+    def _pump_channel(self) -> Channel:
+        return self.channel
 
     def _handle(self, event: Event) -> Awaitable[None] | None:
         if isinstance(event, ElementReceived):

@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable
 from typing import Final, Protocol
 from xml.etree.ElementTree import Element
 
 from xmpp_video.core.server import Server
 from xmpp_video.core.session import Session
+from xmpp_video.core.stream_session import StreamSession
 from xmpp_video.jid import JID
 from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.builders import PRESENCE
@@ -66,8 +66,6 @@ from xmpp_video.xml import (
     Event,
     StreamClosed,
     StreamOpened,
-    StreamParser,
-    XmlStreamError,
     serialize,
     stream_error,
 )
@@ -156,7 +154,7 @@ class ComponentsModule:
         return True
 
 
-class ComponentStream(Session):
+class ComponentStream(StreamSession):
     """One component connection: header, handshake, then stanzas to and from the router.
 
     As in c2s, events are handled one at a time, in order: when the router must wait (database,
@@ -164,75 +162,34 @@ class ComponentStream(Session):
     """
 
     transport_name = "component"
+    kind = "component"
 
     def __init__(
         self, server: Server, components: ComponentsModule, channel: ComponentChannel
     ) -> None:
-        super().__init__()
-        self.server = server
+        super().__init__(server)
         self.components = components
         self.channel = channel
-        settings = server.settings
-        self.parser = StreamParser(
-            max_element_size=settings.max_stanza_size, max_depth=settings.max_depth
-        )
         self.state = ComponentState.WAIT_HEADER
-        self.stream_id = ""
         self.domain = ""  # the component's domain, once its header named a configured one
         self._header_sent = False
-        self._queue: deque[Event] | None = None  # events not handled yet
-        self._busy = False
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            settings.auth_timeout, self._timed_out
+            server.settings.auth_timeout, self._timed_out
         )
         server.connections.add(self)
 
     # -- input ---------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self.state is ComponentState.CLOSED:
-            return
-        try:
-            events = self.parser.feed(data)
-        except XmlStreamError as exc:
-            self.close(exc.condition, exc.text)
-            return
-        if not events:
-            return
-        if self._queue is None:
-            self._queue = deque(events)
-        else:
-            self._queue.extend(events)
-        if not self._busy:
-            self._drain()
-
-    def _drain(self) -> None:
-        queue = self._queue
-        while queue and self.state is not ComponentState.CLOSED:
-            try:
-                pending = self._handle(queue.popleft())
-            except Exception:
-                log.exception("component stream %s: handling failed", self.stream_id)
-                self.close(StreamErrorCondition.INTERNAL_SERVER_ERROR)
-                return
-            if pending is not None:
-                self._busy = True
-                self.channel.pause_reading()
-                self.server.tasks.spawn(self._wait(pending), name=f"component-{self.stream_id}")
-                return
-        if queue is not None and not queue and queue is self._queue:
-            self._queue = None
-
-    async def _wait(self, pending: Awaitable[None]) -> None:
-        try:
-            await pending
-        except Exception:
-            log.exception("component stream %s: routing failed", self.stream_id)
-            self.close(StreamErrorCondition.INTERNAL_SERVER_ERROR)
-        self._busy = False
         if self.state is not ComponentState.CLOSED:
-            self.channel.resume_reading()
-            self._drain()
+            self._feed(data)
+
+    def _input_ended(self) -> bool:
+        return self.state is ComponentState.CLOSED
+
+    @property
+    def _pump_channel(self) -> ComponentChannel:
+        return self.channel
 
     def _handle(self, event: Event) -> Awaitable[None] | None:
         if isinstance(event, ElementReceived):
