@@ -983,6 +983,7 @@ class C2SStream(StreamSession):
         if self.closed:
             return
         self.closed = True
+        self.parser.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -321,14 +321,14 @@ class ComponentStream(StreamSession):
         """The transport is gone: the stream ends (its domain is free again)."""
         self.server.connections.discard(self)
         self.state = ComponentState.CLOSED
-        if self._queue is not None:
-            self._queue.clear()
+        self._clear_queue()
         self._end()
 
     def _end(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.parser.close()
         self._cancel_timer()
         if self.components.detach(self):
             log.info("component stream %s: %s disconnected", self.stream_id, self.domain)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -434,3 +435,33 @@ async def test_keepalive_answer_resets() -> None:
         keepalive.check(stream)  # type: ignore[arg-type]
     assert stream.pings == 2
     assert not stream.dropped
+
+
+async def test_ended_streams_leave_nothing_for_the_cyclic_garbage_collector() -> None:
+    """A stream that ends, by `</stream:stream>` or a lost connection, frees its parser at once
+    (reference counting), not at a full run of the cyclic collector: thousands of connections
+    coming and going must not pile up (core/c2s.py `_end`)."""
+    async with context() as (server, _):
+
+        async def connect_and_end(lost: bool) -> None:
+            client = Client(server)
+            await client.login()
+            if lost:
+                client.drop()
+            else:
+                await client.send(b"</stream:stream>")
+            await settle(server)
+            assert client.stream.closed
+
+        await connect_and_end(False)  # first use: caches, lazy imports
+        await connect_and_end(True)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                await connect_and_end(False)
+                await connect_and_end(True)
+            garbage = gc.collect()
+        finally:
+            gc.enable()
+        assert garbage < 20 * 3, f"{garbage} objects in cycles after 20 sessions"

@@ -1,8 +1,9 @@
 """StreamParser: events, splits, restricted XML, malformed input, limits, restarts."""
 
+import gc
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -509,3 +510,41 @@ def test_error_text() -> None:
     assert info.value.text.startswith("mismatched tag at byte ")
     assert str(info.value) == f"not-well-formed: {info.value.text}"
     assert str(XmlStreamError(Condition.BAD_FORMAT)) == "bad-format"
+
+
+def _cyclic_garbage_of(make: Callable[[], object], count: int) -> int:
+    """How many objects the cyclic garbage collector finds after `count` runs of `make`."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(count):
+            make()
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+def test_close_frees_the_parser_at_once() -> None:
+    def used_and_closed() -> None:
+        parser = StreamParser()
+        parser.feed(HEADER + b"<message to='a@b'><body>hi</body></message>" + CLOSE)
+        parser.close()
+
+    def used_and_dropped() -> None:
+        parser = StreamParser()
+        parser.feed(HEADER + b"<message to='a@b'><body>hi</body></message>" + CLOSE)
+
+    # without close(), each parser is a cycle of a couple of dozen objects (expat parser, its
+    # handler closures and their cells) that waits for a full collection
+    assert _cyclic_garbage_of(used_and_dropped, 50) >= 50 * 10
+    assert _cyclic_garbage_of(used_and_closed, 50) == 0
+
+
+def test_feeding_a_closed_parser_is_an_error() -> None:
+    parser = StreamParser()
+    parser.feed(HEADER)
+    parser.close()
+    parser.close()  # twice is fine
+    with pytest.raises(XmlStreamError):
+        parser.feed(b"<message/>")
+    assert parser.compact() is False
