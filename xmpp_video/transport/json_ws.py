@@ -78,6 +78,10 @@ class JsonWebSocket:
         if self.home is not None:
             self.home.discard(self)
         self.session.connection_lost()
+        # Nothing reads for the session any more: drop the reference, or the session (which
+        # keeps its channel) and this channel keep each other alive until a full run of the
+        # cyclic garbage collector.
+        del self.session
 
     # -- JsonChannel ------------------------------------------------------------------------
 

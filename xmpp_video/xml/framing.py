@@ -125,7 +125,11 @@ def websocket_to_stream(message: bytes) -> bytes:
         return message
     if len(message) > _MAX_OPEN_SIZE:
         raise XmlStreamError(StreamErrorCondition.POLICY_VIOLATION, "framing element too large")
-    events = StreamParser(max_element_size=_MAX_OPEN_SIZE, max_depth=2).feed(message)
+    parser = StreamParser(max_element_size=_MAX_OPEN_SIZE, max_depth=2)
+    try:
+        events = parser.feed(message)
+    finally:
+        parser.close()  # now, not at the cyclic garbage collector's next full run
     if not events or not isinstance(events[0], StreamOpened):
         return message  # e.g. "<openx…": not a framing element after all
     opened = events[0]
