@@ -3,9 +3,8 @@
 A publish is an iq ``set`` from the account's bare JID, routed like any stanza (so the app
 server may be a local account's resource, a component, or a remote JID the router bounces).
 Its answer comes back to the account's bare JID, where the core would drop it: this object
-sits in the router as a gate (`core.router.Gate`) and takes the ``result`` or ``error`` whose
-id it waits for and whose sender is the app server it asked. Cost for other stanzas: one truth
-test while nothing is pending, one tag compare and one dict lookup otherwise.
+sits in the router as a gate (`core.iq_answers.IqAnswers`) and takes the ``result`` or
+``error`` whose id it waits for and whose sender is the app server it asked.
 
 `publish` returns an `Outcome` and never raises for the app server's sake. No answer within
 the timeout is a failure too; so is every answer the server itself writes on the app server's
@@ -26,9 +25,9 @@ from enum import StrEnum
 from typing import Protocol
 from xml.etree.ElementTree import Element
 
+from xmpp_video.core.iq_answers import IqAnswers
 from xmpp_video.core.session import Session
 from xmpp_video.jid import JID
-from xmpp_video.stanza.builders import IQ
 
 
 class Outcome(StrEnum):
@@ -50,25 +49,21 @@ def new_id() -> str:
     return "push-" + secrets.token_hex(8)
 
 
-class Publisher:
+class Publisher(IqAnswers):
     def __init__(self, router: Routes, timeout: float, limit: int) -> None:
+        super().__init__()
         self.router = router
         self.timeout = timeout
         self.limit = limit
-        self._pending: dict[str, tuple[str, asyncio.Future[Element]]] = {}
-
-    def __len__(self) -> int:
-        return len(self._pending)
 
     async def publish(self, stanza: Element) -> Outcome:
         """Route the publish iq `stanza` (``from``: the owner's bare JID, ``to``: the app
         server, ``id``: from `new_id`) and wait for its answer."""
-        if len(self._pending) >= self.limit:
+        if len(self) >= self.limit:
             return Outcome.SKIPPED
         id_ = stanza.get("id", "")
         owner = JID.parse(stanza.get("from", ""))
-        future: asyncio.Future[Element] = asyncio.get_running_loop().create_future()
-        self._pending[id_] = (stanza.get("to", ""), future)
+        future = self._expect(id_, stanza.get("to", ""))
         try:
             async with asyncio.timeout(self.timeout):
                 routing = self.router.route(stanza, owner, None)
@@ -78,25 +73,5 @@ class Publisher:
         except TimeoutError:
             return Outcome.TIMED_OUT
         finally:
-            self._pending.pop(id_, None)
+            self._forget(id_)
         return Outcome.DELIVERED if answer.get("type") == "result" else Outcome.FAILED
-
-    # -- core.router.Gate ------------------------------------------------------------------
-
-    def check(
-        self, stanza: Element, sender: JID, to: JID, origin: Session | None
-    ) -> bool | Awaitable[bool]:
-        if not self._pending or stanza.tag != IQ:
-            return False
-        waiting = self._pending.get(stanza.get("id", ""))
-        if waiting is None or stanza.get("type") not in ("result", "error"):
-            return False
-        service, future = waiting
-        if str(sender) != service and str(sender.bare) != service:
-            return False
-        if not future.done():
-            future.set_result(stanza)
-        return True
-
-    def withholds(self, from_: str, to_full: str) -> bool:
-        return False
