@@ -11,7 +11,7 @@ from xml.etree.ElementTree import Element
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0004 import Form
 
-from tests.interop.slix import TIMEOUT, Client
+from tests.interop.slix import TIMEOUT, Client, configure, disconnect, go_online
 from tests.server_fixtures import PASSWORD, RunningServer
 from xmpp_video.storage.repositories import RosterItem, Subscription
 
@@ -63,13 +63,7 @@ async def pep_client(
     client = PepClient(jid, PASSWORD)
     for plugin in plugins:
         client.register_plugin(plugin)
-    client.ssl_context = server.client_ssl_context()
-    client.enable_direct_tls = False
-    client.enable_starttls = True
-    client.enable_plaintext = False
-    client.reconnect_max_attempts = 0
-    client.auto_authorize = None
-    client.auto_subscribe = False
+    configure(client, server)
     client.connect("127.0.0.1", server.c2s_port)
     try:
         await asyncio.wait_for(client.started.wait(), TIMEOUT)
@@ -77,16 +71,10 @@ async def pep_client(
             client.plugin["xep_0030"].add_feature(f"{node}+notify")
         await client.plugin["xep_0115"].update_caps(broadcast=False)
         if presence:
-            await client.get_roster(timeout=TIMEOUT)
-            client.send_presence()
-            await client.next_presence(from_=client.boundjid.full)
+            await go_online(client)
         yield client
     finally:
-        client.disconnect(wait=1.0)
-        try:
-            await asyncio.wait_for(client.disconnected_event.wait(), 5)
-        except TimeoutError:
-            client.abort()
+        await disconnect(client)
 
 
 async def befriend(server: RunningServer, a: str, b: str) -> None:

@@ -70,6 +70,12 @@ def make_client(
     mechanism: str | None = None,
 ) -> Client:
     client = Client(jid, password, mechanism)
+    configure(client, server, direct_tls=direct_tls)
+    return client
+
+
+def configure(client: Client, server: RunningServer, *, direct_tls: bool = False) -> None:
+    """TLS as the test server wants it, no reconnection, subscriptions answered by the test."""
     client.ssl_context = server.client_ssl_context()
     client.enable_direct_tls = direct_tls
     client.enable_starttls = not direct_tls
@@ -77,7 +83,23 @@ def make_client(
     client.reconnect_max_attempts = 0
     client.auto_authorize = None  # tests answer subscription requests explicitly
     client.auto_subscribe = False
-    return client
+
+
+async def go_online(client: Client) -> None:
+    """As real clients do: fetch the roster (subscribes to pushes), then send presence and wait
+    for it to come back."""
+    await client.get_roster(timeout=TIMEOUT)
+    client.send_presence()
+    await client.next_presence(from_=client.boundjid.full)
+
+
+async def disconnect(client: Client) -> None:
+    """End the stream and wait for the server to close it (abort after 5 s)."""
+    client.disconnect(wait=1.0)
+    try:
+        await asyncio.wait_for(client.disconnected_event.wait(), 5)
+    except TimeoutError:
+        client.abort()
 
 
 @asynccontextmanager
@@ -96,14 +118,8 @@ async def connected(
     client.connect("127.0.0.1", port)
     try:
         await asyncio.wait_for(client.started.wait(), TIMEOUT)
-        if presence:  # as real clients do: fetch the roster (subscribes to pushes), then go online
-            await client.get_roster(timeout=TIMEOUT)
-            client.send_presence()
-            await client.next_presence(from_=client.boundjid.full)
+        if presence:
+            await go_online(client)
         yield client
     finally:
-        client.disconnect(wait=1.0)
-        try:
-            await asyncio.wait_for(client.disconnected_event.wait(), 5)
-        except TimeoutError:
-            client.abort()
+        await disconnect(client)

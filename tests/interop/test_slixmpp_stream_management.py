@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.interop.slix import TIMEOUT, Client, connected, make_client
+from tests.interop.slix import (
+    TIMEOUT,
+    Client,
+    connected,
+    disconnect,
+    go_online,
+    make_client,
+)
 from tests.server_fixtures import RunningServer, running_server
 from xmpp_video.config import Settings
 from xmpp_video.core.c2s import C2SStream
@@ -76,16 +83,10 @@ async def online(server: RunningServer, client: Phone) -> AsyncIterator[Phone]:
     try:
         await asyncio.wait_for(client.started.wait(), TIMEOUT)
         await asyncio.wait_for(client.sm_enabled.wait(), TIMEOUT)
-        await client.get_roster(timeout=TIMEOUT)
-        client.send_presence()
-        await client.next_presence(from_=client.boundjid.full)
+        await go_online(client)
         yield client
     finally:
-        client.disconnect(wait=1.0)
-        try:
-            await asyncio.wait_for(client.disconnected_event.wait(), 5)
-        except TimeoutError:
-            client.abort()
+        await disconnect(client)
 
 
 def session_of(server: RunningServer, full_jid: str) -> C2SStream:
