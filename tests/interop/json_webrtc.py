@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import (
@@ -25,7 +28,8 @@ from aiortc.mediastreams import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from tests.integration.http.jsonclient import JsonClient
+from tests.integration.http.jsonclient import JsonClient, json_client
+from tests.server_fixtures import RunningServer
 
 TIMEOUT = 20.0
 
@@ -129,3 +133,30 @@ class JsonWebRtc:
         for task in [*self._readers, *([self._candidates] if self._candidates else [])]:
             task.cancel()
         await self.pc.close()
+
+
+@dataclass
+class JsonCall:
+    """Alice's and Bob's JSON connections and WebRTC devices, and the id of their call."""
+
+    a: JsonClient
+    b: JsonClient
+    alice: JsonWebRtc
+    bob: JsonWebRtc
+    call_id: str
+
+
+@asynccontextmanager
+async def json_call(server: RunningServer, *, video: bool) -> AsyncIterator[JsonCall]:
+    """Alice calls Bob, both JSON devices (accounts "alice" and "bob" must exist); yields once
+    Bob has answered (media may still be connecting); closes both devices at the end."""
+    async with json_client(server, "alice") as a, json_client(server, "bob") as b:
+        alice, bob = JsonWebRtc(a), JsonWebRtc(b)
+        try:
+            answering = asyncio.create_task(bob.answer())
+            call_id = await alice.call("bob", video=video)
+            assert await answering == call_id
+            yield JsonCall(a, b, alice, bob, call_id)
+        finally:
+            await alice.close()
+            await bob.close()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.http.jsonclient import json_client
 from tests.interop.calls_support import call_record
-from tests.interop.json_webrtc import JsonWebRtc
+from tests.interop.json_webrtc import JsonWebRtc, json_call
 from tests.interop.native_webrtc import native_peer
 from tests.server_fixtures import RunningServer
 
@@ -29,22 +29,15 @@ FRAMES = 5
 async def test_two_json_clients_complete_a_video_call(xmpp_server: RunningServer) -> None:
     await xmpp_server.add_user("alice")
     await xmpp_server.add_user("bob")
-    async with json_client(xmpp_server, "alice") as a, json_client(xmpp_server, "bob") as b:
-        alice, bob = JsonWebRtc(a), JsonWebRtc(b)
-        try:
-            answering = asyncio.create_task(bob.answer())
-            call_id = await alice.call("bob", video=True)
-            assert await answering == call_id
-            await asyncio.gather(alice.connected(), bob.connected())
-            await asyncio.gather(alice.frames(FRAMES, FRAMES), bob.frames(FRAMES, FRAMES))
-            assert (await call_record(xmpp_server, call_id, "active")).media == ("audio", "video")
-            await a.send(type="call_end", call_id=call_id)
-            ended = await b.next("call_ended", call_id=call_id)
-            assert ended["reason"] == "hangup"
-            assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "hangup"
-        finally:
-            await alice.close()
-            await bob.close()
+    async with json_call(xmpp_server, video=True) as call:
+        a, b, alice, bob, call_id = call.a, call.b, call.alice, call.bob, call.call_id
+        await asyncio.gather(alice.connected(), bob.connected())
+        await asyncio.gather(alice.frames(FRAMES, FRAMES), bob.frames(FRAMES, FRAMES))
+        assert (await call_record(xmpp_server, call_id, "active")).media == ("audio", "video")
+        await a.send(type="call_end", call_id=call_id)
+        ended = await b.next("call_ended", call_id=call_id)
+        assert ended["reason"] == "hangup"
+        assert (await call_record(xmpp_server, call_id, "ended")).end_reason == "hangup"
 
 
 async def test_json_client_calls_a_native_client(xmpp_server: RunningServer) -> None:
