@@ -39,6 +39,7 @@ from xmpp_video.auth.fast import FastTokens, FastUse
 from xmpp_video.auth.sasl_errors import SaslFailure
 from xmpp_video.core.events import SessionBound
 from xmpp_video.jid import JID, InvalidJID, prep_local
+from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.conditions import StreamErrorCondition
 from xmpp_video.stream import bind2, csi, sasl2, sm
 from xmpp_video.stream.csi import CsiBuffer
@@ -68,14 +69,14 @@ def _fast_mechanisms(stream: C2SStream) -> tuple[str, ...]:
 
 
 def _carbons(server: Server) -> bool:
-    return bind2.CARBONS in server.disco.server_features
+    return ns.CARBONS in server.disco.server_features
 
 
 def feature(stream: C2SStream, mechanisms: list[str]) -> Element:
     """The ``<authentication>`` stream feature with its inline features."""
     inline_bind = [sm.NS, csi.NS]
     if _carbons(stream.server):
-        inline_bind.append(bind2.CARBONS)
+        inline_bind.append(ns.CARBONS)
     inline = [bind2.feature(inline_bind), Element(sm.FEATURE)]
     fast = _fast_mechanisms(stream)
     if fast:

@@ -43,10 +43,9 @@ from xmpp_video.core.session import Session
 from xmpp_video.stanza.builders import MESSAGE
 from xmpp_video.stanza.conditions import StanzaErrorCondition
 from xmpp_video.stanza.errors import StanzaError
+from xmpp_video.stanza.namespaces import CARBONS, FORWARD
 
-CARBONS: Final = "urn:xmpp:carbons:2"
 CARBONS_RULES: Final = "urn:xmpp:carbons:rules:0"
-FORWARD: Final = "urn:xmpp:forward:0"
 
 ENABLE: Final = f"{{{CARBONS}}}enable"
 DISABLE: Final = f"{{{CARBONS}}}disable"

@@ -86,6 +86,7 @@ from xmpp_video.stanza import namespaces as ns
 from xmpp_video.stanza.builders import MESSAGE
 from xmpp_video.stanza.conditions import StanzaErrorCondition
 from xmpp_video.stanza.errors import StanzaError
+from xmpp_video.stanza.namespaces import CARBONS, DATA, FORWARD, HINTS
 from xmpp_video.storage.repositories import ArchivedMessage, ArchiveIdNotFound, ArchivePage
 from xmpp_video.xml import serialize
 
@@ -96,10 +97,6 @@ SID: Final = "urn:xmpp:sid:0"  # XEP-0359
 STANZA_ID: Final = f"{{{SID}}}stanza-id"
 MAM_EXTENDED: Final = "urn:xmpp:mam:2#extended"
 RSM: Final = "http://jabber.org/protocol/rsm"
-DATA: Final = "jabber:x:data"
-FORWARD: Final = "urn:xmpp:forward:0"
-HINTS: Final = "urn:xmpp:hints"
-CARBONS: Final = "urn:xmpp:carbons:2"
 
 QUERY: Final = f"{{{MAM}}}query"
 RESULT: Final = f"{{{MAM}}}result"

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Final
 from xml.etree.ElementTree import Element, SubElement
 
+from xmpp_video.stanza.namespaces import CARBONS
 from xmpp_video.stream import csi, sm
 
 NS: Final = "urn:xmpp:bind:0"
-CARBONS: Final = "urn:xmpp:carbons:2"
 BIND: Final = f"{{{NS}}}bind"
 MAX_TAG: Final = 64  # characters of the client's tag kept in the resource
 

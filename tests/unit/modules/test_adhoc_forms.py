@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xmpp_video.modules.adhoc.forms import (
-    DATA,
     Field,
     FieldType,
     Form,
@@ -23,6 +22,7 @@ from xmpp_video.modules.adhoc.forms import (
     form_element,
     parse_submission,
 )
+from xmpp_video.stanza.namespaces import DATA
 
 FORM = Form(
     title="T",

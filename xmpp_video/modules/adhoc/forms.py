@@ -18,8 +18,8 @@ from typing import Final
 from xml.etree.ElementTree import Element, SubElement
 
 from xmpp_video.jid import JID, InvalidJID
+from xmpp_video.stanza.namespaces import DATA
 
-DATA: Final = "jabber:x:data"
 _X: Final = f"{{{DATA}}}x"
 _FIELD: Final = f"{{{DATA}}}field"
 _VALUE: Final = f"{{{DATA}}}value"

@@ -45,7 +45,6 @@ from xmpp_video.core.server import NodeInfo, NodeItem, Server
 from xmpp_video.jid import JID
 from xmpp_video.modules.adhoc.command import CommandContext, CommandRegistry, Completed
 from xmpp_video.modules.adhoc.forms import (
-    DATA,
     Form,
     FormError,
     Submission,
@@ -56,6 +55,7 @@ from xmpp_video.modules.adhoc.forms import (
 from xmpp_video.modules.adhoc.sessions import CommandSession, Ended, Sessions
 from xmpp_video.stanza.conditions import StanzaErrorCondition, StanzaErrorType
 from xmpp_video.stanza.errors import StanzaError
+from xmpp_video.stanza.namespaces import DATA
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element, SubElement
 
-from xmpp_video.modules.pep.names import DATA, FORM
+from xmpp_video.modules.pep.names import FORM
+from xmpp_video.stanza.namespaces import DATA
 
 FIELD = f"{{{DATA}}}field"
 VALUE = f"{{{DATA}}}value"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-PUBSUB: Final = "http://jabber.org/protocol/pubsub"
+from xmpp_video.stanza.namespaces import DATA, PUBSUB
+
 OWNER: Final = "http://jabber.org/protocol/pubsub#owner"
 EVENT: Final = "http://jabber.org/protocol/pubsub#event"
 ERRORS: Final = "http://jabber.org/protocol/pubsub#errors"
-DATA: Final = "jabber:x:data"
 NODE_CONFIG: Final = "http://jabber.org/protocol/pubsub#node_config"
-PUBLISH_OPTIONS: Final = "http://jabber.org/protocol/pubsub#publish-options"
-DELAY: Final = "urn:xmpp:delay"
 
 PUBSUB_TAG: Final = f"{{{PUBSUB}}}pubsub"
 OWNER_TAG: Final = f"{{{OWNER}}}pubsub"

@@ -41,7 +41,7 @@ from xmpp_video.modules.pep.caps import (
     verification_string,
 )
 from xmpp_video.modules.pep.model import AccessModel, NodeConfig, SendLast
-from xmpp_video.modules.pep.names import DELAY, EVENT, EVENT_TAG
+from xmpp_video.modules.pep.names import EVENT, EVENT_TAG
 from xmpp_video.modules.pep.nodes import Nodes
 from xmpp_video.modules.pep.requests import RequestFailed, ServerRequests
 from xmpp_video.modules.roster import RosterModule, has_from, has_to
@@ -246,7 +246,7 @@ class Notifier:
         payload = parse_payload(item.payload) if config.deliver_payloads else None
         message = event_message(owner, to, items_event(node, item.item_id, payload))
         stamp = item.published_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        SubElement(message, f"{{{DELAY}}}delay", {"from": owner, "stamp": stamp})
+        SubElement(message, f"{{{ns.DELAY}}}delay", {"from": owner, "stamp": stamp})
         return message
 
     # -- notifications -------------------------------------------------------------------

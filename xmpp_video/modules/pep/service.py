@@ -53,8 +53,6 @@ from xmpp_video.modules.pep.names import (
     NODE_CONFIG,
     OWNER,
     OWNER_TAG,
-    PUBLISH_OPTIONS,
-    PUBSUB,
     PUBSUB_TAG,
 )
 from xmpp_video.modules.pep.nodes import Nodes
@@ -67,6 +65,7 @@ from xmpp_video.modules.pep.notify import (
 )
 from xmpp_video.stanza.conditions import StanzaErrorCondition, StanzaErrorType
 from xmpp_video.stanza.errors import StanzaError
+from xmpp_video.stanza.namespaces import PUBLISH_OPTIONS, PUBSUB
 from xmpp_video.storage.pep import PepItem
 from xmpp_video.xml import serialize
 

@@ -39,6 +39,7 @@ from xmpp_video.jid import JID, InvalidJID
 from xmpp_video.stanza.builders import iq
 from xmpp_video.stanza.conditions import StanzaErrorCondition
 from xmpp_video.stanza.errors import StanzaError
+from xmpp_video.stanza.namespaces import DATA, PUBLISH_OPTIONS, PUBSUB
 from xmpp_video.storage.push import PublishOptions
 
 PUSH: Final = "urn:xmpp:push:0"
@@ -46,9 +47,6 @@ ENABLE: Final = f"{{{PUSH}}}enable"
 DISABLE: Final = f"{{{PUSH}}}disable"
 NOTIFICATION: Final = f"{{{PUSH}}}notification"
 SUMMARY: Final = "urn:xmpp:push:summary"
-PUBSUB: Final = "http://jabber.org/protocol/pubsub"
-PUBLISH_OPTIONS: Final = "http://jabber.org/protocol/pubsub#publish-options"
-DATA: Final = "jabber:x:data"
 FORM: Final = f"{{{DATA}}}x"
 FIELD: Final = f"{{{DATA}}}field"
 VALUE: Final = f"{{{DATA}}}value"

@@ -22,9 +22,9 @@ from typing import Final
 from xml.etree.ElementTree import Element
 
 from xmpp_video.stanza.builders import MESSAGE
+from xmpp_video.stanza.namespaces import CARBONS
 
 JMI: Final = "urn:xmpp:jingle-message:0"
-CARBONS: Final = "urn:xmpp:carbons:2"
 FORWARDED: Final = "{urn:xmpp:forward:0}forwarded"
 BODY: Final = "{jabber:client}body"
 CARBON_RECEIVED: Final = f"{{{CARBONS}}}received"
